@@ -1,0 +1,1 @@
+"""Model, feature-extraction and processing code that travels to the Hub with saved models."""
