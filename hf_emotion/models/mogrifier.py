@@ -1,0 +1,401 @@
+"""The residual mogrifier LSTM cell (SPEC §2, eqs. 8–11) and a fast recurrence over whole sequences.
+
+One step of [`RMLSTMCell`] with `rounds` alternating gating rounds (round 1 gates h by x, round 2 gates x by h,
+round 3 gates h again, ...; each round has its own weights):
+
+    odd round k:   u = σ(W_k x + b_k);  h ← 2·h⊙u + h          (eqs. 8–9)
+    even round k:  v = σ(W_k h + b_k);  x ← 2·x⊙v + x          (eqs. 10–11)
+    then a standard LSTM step on (x', h'):  z = W_ih x' + W_hh h' + b,  c_t = f⊙c_{t−1} + i⊙g,  h_t = o⊙tanh(c_t)
+
+[`RMLSTMCell.forward`] is the readable eager reference. [`mogrifier_lstm_sequence`] runs the same recurrence
+over a whole sequence with a hand-written backward pass (`_MogrifierRecurrence`), because a mogrifier cell cannot
+use the fused cuDNN/oneDNN LSTM kernels (its input is gated by the previous state):
+
+- everything that does not depend on h leaves the time loop: round 1's gate σ(W_1 x_t + b_1) for all t in one
+  matrix product; with fewer than 2 rounds x' = x, so the LSTM input projection W_ih x_t is hoisted too. (With 2+
+  rounds W_ih x'_t needs x'_t, which depends on h; splitting W_ih x' = W_ih x + 2 W_ih (x⊙v) does not remove
+  the per-step product, so it is not done.)
+- the forward loop records no autograd graph; the backward loop keeps only the per-step products that the
+  recurrence needs (dz·W_hh, dz·W_ih, the gates' input gradients) and computes every weight gradient after the
+  loop as one large matrix product over all time steps (instead of T small rank-`batch` updates);
+- outputs and saved activations live in preallocated (time, batch, ·) buffers written by index;
+- the two loops are compiled with TorchScript when it is available (plain Python otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+
+class RMLSTMCell(nn.Module):
+    """One mogrifier LSTM step (eager reference); the weights are shared with the fast sequence path.
+
+    Args:
+        input_size (`int`): size of x_t.
+        hidden_size (`int`): size of h_t and c_t.
+        mogrifier_rounds (`int`): alternating gating rounds (0 is a plain LSTM cell).
+
+    Parameters: `mogrifier[k - 1]` is round k's `nn.Linear` (input_size → hidden_size for odd k, hidden_size →
+    input_size for even k); `weight_ih` (4·hidden, input), `weight_hh` (4·hidden, hidden) and `bias` (4·hidden)
+    hold the LSTM gates in PyTorch's order (input, forget, cell, output).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, mogrifier_rounds: int):
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.mogrifier_rounds = mogrifier_rounds
+        self.mogrifier = nn.ModuleList(
+            nn.Linear(input_size, hidden_size) if k % 2 == 1 else nn.Linear(hidden_size, input_size)
+            for k in range(1, mogrifier_rounds + 1)
+        )
+        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
+        self.bias = nn.Parameter(torch.empty(4 * hidden_size))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """LSTM weights uniform in ±1/√hidden (PyTorch's default), bias zero with the forget gate at 1.
+
+        The mogrifier gates are `nn.Linear` modules, initialised by the model's `_init_weights`.
+        """
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        nn.init.uniform_(self.weight_ih, -bound, bound)
+        nn.init.uniform_(self.weight_hh, -bound, bound)
+        bias = torch.zeros(4 * self.hidden_size)
+        bias[self.hidden_size : 2 * self.hidden_size] = 1.0
+        with torch.no_grad():
+            nn.init.zeros_(self.bias)
+            if not getattr(self.bias, "_is_hf_initialized", False):
+                self.bias.copy_(bias.to(self.bias.device, self.bias.dtype))
+
+    def mogrify(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The alternating gating rounds: returns (x'_t, h'_{t−1})."""
+        for k, gate in enumerate(self.mogrifier, start=1):
+            if k % 2 == 1:
+                u = torch.sigmoid(gate(x))  # (batch, hidden), eq. 8
+                h = 2 * h * u + h  # eq. 9
+            else:
+                v = torch.sigmoid(gate(h))  # (batch, input), eq. 10
+                x = 2 * x * v + x  # eq. 11
+        return x, h
+
+    def forward(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (batch, input), state (h_{t−1}, c_{t−1}) each (batch, hidden) → (h_t, c_t)."""
+        h, c = state
+        x, h = self.mogrify(x, h)
+        gates = x @ self.weight_ih.t() + h @ self.weight_hh.t() + self.bias  # (batch, 4 * hidden)
+        i, f, g, o = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, c
+
+    def forward_sequence_eager(self, x: torch.Tensor) -> torch.Tensor:
+        """The plain per-step loop over (batch, time, input) from zero state → (batch, time, hidden)."""
+        batch = x.shape[0]
+        h = x.new_zeros(batch, self.hidden_size)
+        c = x.new_zeros(batch, self.hidden_size)
+        outputs = []
+        for t in range(x.shape[1]):
+            h, c = self(x[:, t], (h, c))
+            outputs.append(h)
+        return torch.stack(outputs, dim=1)  # (batch, time, hidden)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Fast recurrence: time-major (time, batch, ·) loops with a hand-written backward pass.
+# Round k ≥ 2 lives in `round_weights[k - 2]`; h-version j is h after odd round 2j − 1 (version 0 is h_{t−1}),
+# x-version j is x after even round 2j (version 0 is x_t). Both loops are TorchScript-compatible.
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _recurrence_forward(
+    x: torch.Tensor,
+    gate1: torch.Tensor,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias: torch.Tensor,
+    round_weights: list[torch.Tensor],
+    round_biases: list[torch.Tensor],
+    hoisted: bool,
+    save: bool,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """x: (T, B, input), or (T, B, 4H) = W_ih x + b when `hoisted`; gate1: (T, B, H) σ(W_1 x + b_1) or empty."""
+    steps, batch = x.shape[0], x.shape[1]
+    hidden = weight_hh.shape[1]
+    rounds = (1 + len(round_weights)) if gate1.numel() > 0 else 0
+    num_h = (rounds + 1) // 2 + 1
+    num_x = rounds // 2 + 1
+    outputs = x.new_empty(steps, batch, hidden)
+    h = x.new_zeros(batch, hidden)
+    c = x.new_zeros(batch, hidden)
+    weight_hh_t = weight_hh.t()
+    weight_ih_t = weight_ih.t()
+    round_weights_t = [w.t() for w in round_weights]
+    # buffers kept for the backward pass (empty lists at inference)
+    h_versions: list[torch.Tensor] = []
+    x_versions: list[torch.Tensor] = []
+    round_gates: list[torch.Tensor] = []
+    activations = x.new_empty(0)
+    cells = x.new_empty(0)
+    tanh_cells = x.new_empty(0)
+    if save:
+        h_versions = [x.new_empty(steps, batch, hidden) for _ in range(num_h)]
+        x_versions = [x] + [x.new_empty(x.shape) for _ in range(num_x - 1)]
+        round_gates = [x.new_empty(steps, batch, w.shape[0]) for w in round_weights]
+        activations = x.new_empty(steps, batch, 4 * hidden)  # σ(i), σ(f), tanh(g), σ(o)
+        cells = x.new_empty(steps, batch, hidden)
+        tanh_cells = x.new_empty(steps, batch, hidden)
+    for t in range(steps):
+        xt = x[t]
+        if save:
+            h_versions[0][t] = h
+        if rounds >= 1:
+            h = h * (1 + 2 * gate1[t])  # round 1 (eqs. 8–9), gate hoisted
+            if save:
+                h_versions[1][t] = h
+        for k in range(2, rounds + 1):
+            if k % 2 == 0:
+                gate = torch.sigmoid(
+                    torch.addmm(round_biases[k - 2], h, round_weights_t[k - 2])
+                )  # (B, input)
+                xt = xt * (1 + 2 * gate)  # eqs. 10–11
+                if save:
+                    x_versions[k // 2][t] = xt
+            else:
+                gate = torch.sigmoid(torch.addmm(round_biases[k - 2], xt, round_weights_t[k - 2]))  # (B, H)
+                h = h * (1 + 2 * gate)
+                if save:
+                    h_versions[(k + 1) // 2][t] = h
+            if save:
+                round_gates[k - 2][t] = gate
+        if hoisted:
+            z = torch.addmm(xt, h, weight_hh_t)  # (B, 4H)
+        else:
+            z = torch.addmm(torch.addmm(bias, xt, weight_ih_t), h, weight_hh_t)  # (B, 4H)
+        act = torch.sigmoid(z)
+        g = torch.tanh(z[:, 2 * hidden : 3 * hidden])
+        c = act[:, hidden : 2 * hidden] * c + act[:, :hidden] * g
+        tanh_c = torch.tanh(c)
+        h = act[:, 3 * hidden :] * tanh_c
+        outputs[t] = h
+        if save:
+            activations[t] = act
+            activations[t, :, 2 * hidden : 3 * hidden] = g
+            cells[t] = c
+            tanh_cells[t] = tanh_c
+    saved = h_versions + x_versions + round_gates + [activations, cells, tanh_cells]
+    return outputs, saved
+
+
+def _recurrence_backward(
+    grad_outputs: torch.Tensor,
+    gate1: torch.Tensor,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    round_weights: list[torch.Tensor],
+    saved: list[torch.Tensor],
+    hoisted: bool,
+) -> list[torch.Tensor]:
+    """Backpropagation through time. Returns [dx, dgate1, dW_ih, dW_hh, dbias] + dW_k + db_k (k ≥ 2)."""
+    steps, batch, hidden = grad_outputs.shape[0], grad_outputs.shape[1], grad_outputs.shape[2]
+    rounds = (1 + len(round_weights)) if gate1.numel() > 0 else 0
+    num_h = (rounds + 1) // 2 + 1
+    num_x = rounds // 2 + 1
+    h_versions = saved[:num_h]
+    x_versions = saved[num_h : num_h + num_x]
+    round_gates = saved[num_h + num_x : num_h + num_x + len(round_weights)]
+    activations, cells, tanh_cells = saved[-3], saved[-2], saved[-1]
+    x = x_versions[0]
+    grad_z = grad_outputs.new_empty(steps, batch, 4 * hidden)
+    grad_x = x.new_empty(x.shape) if not hoisted else grad_z
+    grad_gate1 = grad_outputs.new_empty(gate1.shape)
+    grad_pre = [grad_outputs.new_empty(steps, batch, w.shape[0]) for w in round_weights]
+    dh = grad_outputs.new_zeros(batch, hidden)
+    dc = grad_outputs.new_zeros(batch, hidden)
+    zero_cell = grad_outputs.new_zeros(batch, hidden)
+    for t in range(steps - 1, -1, -1):
+        dh = dh + grad_outputs[t]
+        act = activations[t]
+        i = act[:, :hidden]
+        f = act[:, hidden : 2 * hidden]
+        g = act[:, 2 * hidden : 3 * hidden]
+        o = act[:, 3 * hidden :]
+        tanh_c = tanh_cells[t]
+        c_prev = cells[t - 1] if t > 0 else zero_cell
+        dc = dc + dh * o * (1 - tanh_c * tanh_c)
+        dz = grad_z[t]
+        dz[:, :hidden] = dc * g * i * (1 - i)
+        dz[:, hidden : 2 * hidden] = dc * c_prev * f * (1 - f)
+        dz[:, 2 * hidden : 3 * hidden] = dc * i * (1 - g * g)
+        dz[:, 3 * hidden :] = dh * tanh_c * o * (1 - o)
+        dc = dc * f
+        dh_version = torch.mm(dz, weight_hh)  # (B, H): gradient of the last h-version
+        dx_version = torch.mm(dz, weight_ih) if not hoisted else dz  # (B, input): of the last x-version
+        for k in range(rounds, 1, -1):
+            gate = round_gates[k - 2][t]
+            if k % 2 == 0:
+                x_old = x_versions[k // 2 - 1][t]
+                pre = dx_version * 2 * x_old * gate * (1 - gate)  # (B, input)
+                dx_version = dx_version * (1 + 2 * gate)
+                dh_version = torch.addmm(dh_version, pre, round_weights[k - 2])
+            else:
+                h_old = h_versions[(k - 1) // 2][t]
+                pre = dh_version * 2 * h_old * gate * (1 - gate)  # (B, H)
+                dh_version = dh_version * (1 + 2 * gate)
+                dx_version = torch.addmm(dx_version, pre, round_weights[k - 2])
+            grad_pre[k - 2][t] = pre
+        if rounds >= 1:
+            grad_gate1[t] = dh_version * 2 * h_versions[0][t]
+            dh_version = dh_version * (1 + 2 * gate1[t])
+        if not hoisted:
+            grad_x[t] = dx_version
+        dh = dh_version
+    flat_grad_z = grad_z.reshape(steps * batch, 4 * hidden)
+    grad_weight_hh = torch.mm(flat_grad_z.t(), h_versions[num_h - 1].reshape(steps * batch, hidden))
+    if hoisted:
+        grad_weight_ih = weight_ih.new_empty(0)
+        grad_bias = weight_ih.new_empty(0)
+    else:
+        final_x = x_versions[num_x - 1].reshape(steps * batch, x.shape[2])
+        grad_weight_ih = torch.mm(flat_grad_z.t(), final_x)  # (4H, input)
+        grad_bias = flat_grad_z.sum(0)
+    grad_round_weights: list[torch.Tensor] = []
+    grad_round_biases: list[torch.Tensor] = []
+    for k in range(2, rounds + 1):
+        pre = grad_pre[k - 2].reshape(steps * batch, grad_pre[k - 2].shape[2])
+        if k % 2 == 0:
+            source = h_versions[k // 2].reshape(steps * batch, hidden)
+        else:
+            source = x_versions[(k - 1) // 2].reshape(steps * batch, x.shape[2])
+        grad_round_weights.append(torch.mm(pre.t(), source))
+        grad_round_biases.append(pre.sum(0))
+    return (
+        [grad_x, grad_gate1, grad_weight_ih, grad_weight_hh, grad_bias]
+        + grad_round_weights
+        + grad_round_biases
+    )
+
+
+_COMPILED: dict[str, object] = {}
+
+
+def _loops():
+    """The two loops, compiled with TorchScript on first use (plain Python if scripting is unavailable)."""
+    if not _COMPILED:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _COMPILED["forward"] = torch.jit.script(_recurrence_forward)
+                _COMPILED["backward"] = torch.jit.script(_recurrence_backward)
+        except Exception as error:  # TorchScript is optional: the Python loops compute the same values
+            logger.info("TorchScript unavailable for the mogrifier loops (%s); using Python loops.", error)
+            _COMPILED["forward"] = _recurrence_forward
+            _COMPILED["backward"] = _recurrence_backward
+    return _COMPILED["forward"], _COMPILED["backward"]
+
+
+class _MogrifierRecurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hoisted: bool, num_extra: int, x, gate1, weight_ih, weight_hh, bias, *round_params):
+        round_weights = list(round_params[:num_extra])
+        round_biases = list(round_params[num_extra:])
+        forward_loop, _ = _loops()
+        outputs, saved = forward_loop(
+            x, gate1, weight_ih, weight_hh, bias, round_weights, round_biases, hoisted, True
+        )
+        ctx.hoisted = hoisted
+        ctx.num_extra = num_extra
+        ctx.buffers = saved  # intermediates of the loop, not inputs or outputs
+        ctx.save_for_backward(gate1, weight_ih, weight_hh, *round_weights)
+        return outputs
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_outputs):
+        gate1, weight_ih, weight_hh, *round_weights = ctx.saved_tensors
+        _, backward_loop = _loops()
+        grads = backward_loop(
+            grad_outputs.contiguous(), gate1, weight_ih, weight_hh, round_weights, ctx.buffers, ctx.hoisted
+        )
+        ctx.buffers = None
+        grad_x, grad_gate1, grad_weight_ih, grad_weight_hh, grad_bias = grads[:5]
+        if ctx.hoisted:
+            grad_weight_ih = grad_bias = None
+        if gate1.numel() == 0:
+            grad_gate1 = None
+        return (None, None, grad_x, grad_gate1, grad_weight_ih, grad_weight_hh, grad_bias, *grads[5:])
+
+
+def mogrifier_lstm_sequence(cell: RMLSTMCell, x: torch.Tensor) -> torch.Tensor:
+    """Run `cell` over a (batch, time, input) sequence from zero state → (batch, time, hidden), fast path.
+
+    Equal (up to float rounding) to `cell.forward_sequence_eager(x)`, forward and backward.
+    """
+    x_time = x.transpose(0, 1).contiguous()  # (time, batch, input)
+    rounds = cell.mogrifier_rounds
+    empty = x.new_empty(0)
+    gate1 = empty
+    if rounds >= 1:
+        first = cell.mogrifier[0]
+        gate1 = torch.sigmoid(nn.functional.linear(x_time, first.weight, first.bias))  # (time, batch, hidden)
+    hoisted = rounds <= 1  # x' = x: the input projection leaves the loop
+    if hoisted:
+        x_time = nn.functional.linear(x_time, cell.weight_ih, cell.bias)  # (time, batch, 4 * hidden)
+    round_weights = [gate.weight for gate in cell.mogrifier[1:]]
+    round_biases = [gate.bias for gate in cell.mogrifier[1:]]
+    tensors = [x_time, gate1, cell.weight_ih, cell.weight_hh, cell.bias, *round_weights, *round_biases]
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        outputs = _MogrifierRecurrence.apply(hoisted, len(round_weights), *tensors)
+    else:
+        forward_loop, _ = _loops()
+        outputs, _ = forward_loop(
+            x_time,
+            gate1,
+            cell.weight_ih,
+            cell.weight_hh,
+            cell.bias,
+            round_weights,
+            round_biases,
+            hoisted,
+            False,
+        )
+    return outputs.transpose(0, 1)  # (batch, time, hidden)
+
+
+class RMLSTMLayer(nn.Module):
+    """One (optionally bidirectional) mogrifier LSTM layer over a (batch, time, input) sequence.
+
+    `fast_recurrence` (default `True`) selects [`mogrifier_lstm_sequence`]; `False` runs the eager per-step
+    reference [`RMLSTMCell.forward_sequence_eager`] (same values, much slower).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, mogrifier_rounds: int, bidirectional: bool = False):
+        super().__init__()
+        self.cells = nn.ModuleList(
+            RMLSTMCell(input_size, hidden_size, mogrifier_rounds) for _ in range(2 if bidirectional else 1)
+        )
+        self.fast_recurrence = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = []
+        for direction, cell in enumerate(self.cells):
+            sequence = x if direction == 0 else x.flip(1)  # the backward direction reads time reversed
+            if self.fast_recurrence:
+                hidden = mogrifier_lstm_sequence(cell, sequence)
+            else:
+                hidden = cell.forward_sequence_eager(sequence)
+            outputs.append(hidden if direction == 0 else hidden.flip(1))
+        return torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]  # (batch, time, dirs * hidden)
+
+
+__all__ = ["RMLSTMCell", "RMLSTMLayer", "mogrifier_lstm_sequence"]
