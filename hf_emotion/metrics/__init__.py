@@ -1,0 +1,16 @@
+"""Evaluation metrics (accuracy / WA, UA / UAR, PPV, sensitivity, specificity, F1, MCC, confusion matrix)."""
+
+from pathlib import Path
+
+from .emotion_metrics import EmotionMetrics, compute_emotion_metrics, flatten_metrics, make_compute_metrics
+
+EMOTION_METRICS_PATH = str(Path(__file__).with_name("emotion_metrics.py"))
+"""Path for ``evaluate.load(EMOTION_METRICS_PATH)`` (works offline: a local evaluate module)."""
+
+__all__ = [
+    "EMOTION_METRICS_PATH",
+    "EmotionMetrics",
+    "compute_emotion_metrics",
+    "flatten_metrics",
+    "make_compute_metrics",
+]
