@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +64,14 @@ def check_media_path(path: str | os.PathLike) -> str:
 
 def _open_error(path: str, kind: str, error: Exception) -> ValueError:
     """Translate a torchcodec/FFmpeg failure into a ValueError naming the file and the likely cause."""
-    message = str(error)
+    message = re.sub(r"^.*?\.cpp:\d+, ", "", str(error).strip())  # drop torchcodec's source location
     name = Path(path).name
     if "best audio stream" in message or "No audio stream" in message:
         return ValueError(
             f"`{path}` has no audio stream; give a file with sound, or use a video-only model/modality."
         )
+    if "No audio frames were decoded" in message:
+        return ValueError(f"`{path}` holds zero-length audio (no samples); it cannot be used.")
     if "best video stream" in message or "No video stream" in message:
         return ValueError(
             f"`{path}` has no video stream (is it an audio-only file?); give a video file, or use an audio-only "
@@ -76,7 +79,7 @@ def _open_error(path: str, kind: str, error: Exception) -> ValueError:
         )
     return ValueError(
         f"Could not decode the {kind} of `{path}`: it is not a readable media file, or it is corrupt or truncated "
-        f"(FFmpeg says: {message.splitlines()[-1] if message else type(error).__name__}). Re-encode or replace "
+        f"(FFmpeg: {message.splitlines()[-1] if message else type(error).__name__}). Re-encode or replace "
         f"`{name}`."
     )
 
@@ -149,11 +152,12 @@ def load_audio(source: Any, sampling_rate: int = 16000) -> np.ndarray:
         path = check_media_path(source)
         decoders = _require("torchcodec.decoders", "Decoding audio")
         try:
-            decoder = decoders.AudioDecoder(path, sample_rate=sampling_rate, num_channels=1)
+            decoder = decoders.AudioDecoder(path, sample_rate=sampling_rate)
             samples = decoder.get_all_samples()
         except (RuntimeError, ValueError) as error:
             raise _open_error(path, "audio", error) from error
-        waveform = samples.data.mean(dim=0)  # (samples,): already mono, the mean only drops the channel axis
+        # Down-mix by averaging the channels (FFmpeg's own down-mix scales stereo by 1/sqrt(2) instead).
+        waveform = samples.data.float().mean(dim=0)  # (channels, samples) -> (samples,)
         name = f"`{path}`"
     if waveform.numel() == 0:
         raise ValueError(f"{name} holds zero-length audio (no samples); it cannot be used.")

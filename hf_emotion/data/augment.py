@@ -1,0 +1,252 @@
+"""Train-time augmentation from the Tucker cross-attention paper's Table A1 (off unless asked for).
+
+Audio (on waveforms, before feature extraction): pitch shift, time stretch, background noise at a chosen SNR.
+Video (on a clip's frame tensor, e.g. one clip of ``pixel_values_videos``): horizontal flip, small rotation,
+random crop (resized back to the input size). Every video transform draws its parameters once per clip and
+applies them to all frames, so motion stays coherent.
+
+Each operation fires with its own probability; ranges and probabilities are constructor arguments (defaults
+below). Randomness comes from a `torch.Generator` seeded by `seed`, so a run is reproducible.
+
+| operation | default probability | default range | implementation |
+|---|---|---|---|
+| pitch shift | 0.5 | ±2 semitones (integer steps, 0 excluded) | `torchaudio.functional.pitch_shift` |
+| time stretch | 0.5 | rate 0.9–1.1 (duration / rate, pitch kept) | STFT → `torchaudio.functional.phase_vocoder` → ISTFT |
+| background noise | 0.5 | SNR 10–30 dB; white noise, or a random excerpt of `noise_bank` clips | `torchaudio.functional.add_noise` |
+| horizontal flip | 0.5 | — | `torchvision.transforms.v2.functional.horizontal_flip` |
+| rotation | 0.5 | ±10° (bilinear, zero fill) | `torchvision.transforms.v2.functional.rotate` |
+| random crop | 0.5 | 80–100 % of each side, resized back | `torchvision.transforms.v2.functional.resized_crop` |
+
+Typical use with a `datasets.Dataset` (augment on the fly, never cache augmented features)::
+
+    augmenter = AudioVisualAugmenter(seed=0)
+    def train_transform(batch):
+        waves = [augmenter.audio(load_audio(p)) for p in batch["path"]]
+        inputs = processor(videos=batch["path"], audio=waves, sampling_rate=16000, training=True)
+        inputs["pixel_values_videos"] = augmenter.video(inputs["pixel_values_videos"])
+        return inputs
+    train_dataset.set_transform(train_transform)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torchaudio.functional as audio_functional
+import torchvision.transforms.v2.functional as video_functional
+
+logger = logging.getLogger(__name__)
+
+
+def _check_probability(name: str, value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"`{name}` must be a probability in [0, 1], got {value}.")
+    return float(value)
+
+
+def _check_range(name: str, values: Sequence[float], low: float | None = None) -> tuple[float, float]:
+    if len(values) != 2 or values[0] > values[1] or (low is not None and values[0] <= low):
+        raise ValueError(f"`{name}` must be a (min, max) pair with min <= max, got {values}.")
+    return float(values[0]), float(values[1])
+
+
+class _Seeded:
+    def __init__(self, seed: int | None):
+        self.generator = torch.Generator()
+        self.generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+
+    def _fires(self, probability: float) -> bool:
+        return probability > 0 and float(torch.rand((), generator=self.generator)) < probability
+
+    def _uniform(self, low: float, high: float) -> float:
+        return low + (high - low) * float(torch.rand((), generator=self.generator))
+
+
+def time_stretch(
+    waveform: torch.Tensor, rate: float, n_fft: int = 512, hop_length: int = 128
+) -> torch.Tensor:
+    """Change duration by 1/rate keeping pitch (phase vocoder). (..., samples) → (..., round(samples / rate))."""
+    if rate <= 0:
+        raise ValueError(f"`rate` must be positive, got {rate}.")
+    window = torch.hann_window(n_fft)
+    spec = torch.stft(waveform, n_fft, hop_length, window=window, return_complex=True)  # (..., freq, frames)
+    phase_advance = torch.linspace(0, math.pi * hop_length, n_fft // 2 + 1)[:, None]  # (freq, 1)
+    stretched = audio_functional.phase_vocoder(spec, rate, phase_advance)
+    length = int(round(waveform.shape[-1] / rate))
+    return torch.istft(stretched, n_fft, hop_length, window=window, length=length)
+
+
+def mix_at_snr(signal: torch.Tensor, noise: torch.Tensor, snr_db: float) -> torch.Tensor:
+    """``signal + g·noise`` with g chosen so that 10·log10(P_signal / P_{g·noise}) = `snr_db`. Same shapes."""
+    return audio_functional.add_noise(signal[None], noise[None], torch.tensor([float(snr_db)]))[0]
+
+
+class AudioAugmenter(_Seeded):
+    """Random pitch shift, time stretch and background noise for one mono waveform (see the module table).
+
+    Args:
+        sampling_rate (`int`, *optional*, defaults to 16000): rate of the waveforms.
+        pitch_shift_prob (`float`, *optional*, defaults to 0.5) / pitch_shift_semitones (`tuple`, defaults to
+            (-2, 2)): integer semitone steps drawn uniformly from the range, 0 excluded.
+        time_stretch_prob (`float`, *optional*, defaults to 0.5) / time_stretch_range (`tuple`, defaults to
+            (0.9, 1.1)): stretch rate (>1 faster/shorter).
+        noise_prob (`float`, *optional*, defaults to 0.5) / snr_db_range (`tuple`, defaults to (10, 30)).
+        noise_bank (`list` of 1-D arrays, *optional*): background recordings at `sampling_rate`; a random excerpt
+            (looped when short) is mixed in. Defaults to white Gaussian noise.
+        seed (`int`, *optional*): seeds the generator.
+    """
+
+    def __init__(
+        self,
+        sampling_rate: int = 16000,
+        pitch_shift_prob: float = 0.5,
+        pitch_shift_semitones: tuple[int, int] = (-2, 2),
+        time_stretch_prob: float = 0.5,
+        time_stretch_range: tuple[float, float] = (0.9, 1.1),
+        noise_prob: float = 0.5,
+        snr_db_range: tuple[float, float] = (10.0, 30.0),
+        noise_bank: Sequence[np.ndarray] | None = None,
+        seed: int | None = None,
+    ):
+        super().__init__(seed)
+        self.sampling_rate = sampling_rate
+        self.pitch_shift_prob = _check_probability("pitch_shift_prob", pitch_shift_prob)
+        self.pitch_shift_semitones = tuple(
+            int(s) for s in _check_range("pitch_shift_semitones", pitch_shift_semitones)
+        )
+        self.time_stretch_prob = _check_probability("time_stretch_prob", time_stretch_prob)
+        self.time_stretch_range = _check_range("time_stretch_range", time_stretch_range, low=0.0)
+        self.noise_prob = _check_probability("noise_prob", noise_prob)
+        self.snr_db_range = _check_range("snr_db_range", snr_db_range)
+        self.noise_bank = [torch.as_tensor(np.asarray(n, dtype=np.float32)) for n in (noise_bank or [])]
+        if any(n.dim() != 1 or n.numel() == 0 for n in self.noise_bank):
+            raise ValueError("`noise_bank` must hold non-empty 1-D (mono) waveforms.")
+
+    def pitch_shift(self, waveform: torch.Tensor, semitones: int) -> torch.Tensor:
+        return audio_functional.pitch_shift(waveform, self.sampling_rate, int(semitones))
+
+    def noise_like(self, waveform: torch.Tensor) -> torch.Tensor:
+        length = waveform.shape[-1]
+        if not self.noise_bank:
+            return torch.randn(length, generator=self.generator)
+        noise = self.noise_bank[int(torch.randint(len(self.noise_bank), (1,), generator=self.generator))]
+        if noise.numel() < length:
+            noise = noise.repeat(math.ceil(length / noise.numel()))
+        start = int(torch.randint(noise.numel() - length + 1, (1,), generator=self.generator))
+        return noise[start : start + length]
+
+    def __call__(self, waveform: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Augment one mono waveform (samples,); returns a float32 tensor (its length changes with a stretch)."""
+        waveform = torch.as_tensor(np.asarray(waveform, dtype=np.float32))
+        if waveform.dim() != 1 or waveform.numel() == 0:
+            raise ValueError(
+                f"Audio augmentation expects one non-empty mono waveform, got shape {tuple(waveform.shape)}."
+            )
+        if self._fires(self.pitch_shift_prob):
+            low, high = self.pitch_shift_semitones
+            steps = [s for s in range(low, high + 1) if s != 0]
+            if steps:
+                semitones = steps[int(torch.randint(len(steps), (1,), generator=self.generator))]
+                waveform = self.pitch_shift(waveform, semitones)
+        if self._fires(self.time_stretch_prob):
+            waveform = time_stretch(waveform, self._uniform(*self.time_stretch_range))
+        if self._fires(self.noise_prob):
+            waveform = mix_at_snr(waveform, self.noise_like(waveform), self._uniform(*self.snr_db_range))
+        return waveform
+
+
+class VideoAugmenter(_Seeded):
+    """Random horizontal flip, rotation and crop with the same parameters for every frame of a clip.
+
+    Args:
+        flip_prob (`float`, *optional*, defaults to 0.5).
+        rotation_prob (`float`, *optional*, defaults to 0.5) / max_rotation_degrees (`float`, defaults to 10).
+        crop_prob (`float`, *optional*, defaults to 0.5) / crop_scale (`tuple`, defaults to (0.8, 1.0)): side
+            fraction kept (height and width drawn independently), then resized back to the input size.
+        seed (`int`, *optional*): seeds the generator.
+
+    Input: one clip (frames, channels, height, width) or a batch (batch, frames, channels, height, width), float
+    or uint8; each clip of a batch draws its own parameters.
+    """
+
+    def __init__(
+        self,
+        flip_prob: float = 0.5,
+        rotation_prob: float = 0.5,
+        max_rotation_degrees: float = 10.0,
+        crop_prob: float = 0.5,
+        crop_scale: tuple[float, float] = (0.8, 1.0),
+        seed: int | None = None,
+    ):
+        super().__init__(seed)
+        self.flip_prob = _check_probability("flip_prob", flip_prob)
+        self.rotation_prob = _check_probability("rotation_prob", rotation_prob)
+        if max_rotation_degrees < 0:
+            raise ValueError(f"`max_rotation_degrees` must be >= 0, got {max_rotation_degrees}.")
+        self.max_rotation_degrees = float(max_rotation_degrees)
+        self.crop_prob = _check_probability("crop_prob", crop_prob)
+        self.crop_scale = _check_range("crop_scale", crop_scale, low=0.0)
+        if self.crop_scale[1] > 1.0:
+            raise ValueError(f"`crop_scale` must lie in (0, 1], got {crop_scale}.")
+
+    def augment_clip(self, clip: torch.Tensor) -> torch.Tensor:
+        """(frames, channels, height, width) → same shape; one draw of parameters for all frames."""
+        height, width = clip.shape[-2:]
+        if self._fires(self.flip_prob):
+            clip = video_functional.horizontal_flip(clip)
+        if self._fires(self.rotation_prob):
+            angle = self._uniform(-self.max_rotation_degrees, self.max_rotation_degrees)
+            clip = video_functional.rotate(
+                clip, angle, interpolation=video_functional.InterpolationMode.BILINEAR
+            )
+        if self._fires(self.crop_prob):
+            crop_h = max(1, round(height * self._uniform(*self.crop_scale)))
+            crop_w = max(1, round(width * self._uniform(*self.crop_scale)))
+            top = int(torch.randint(height - crop_h + 1, (1,), generator=self.generator))
+            left = int(torch.randint(width - crop_w + 1, (1,), generator=self.generator))
+            clip = video_functional.resized_crop(clip, top, left, crop_h, crop_w, [height, width])
+        return clip
+
+    def __call__(self, videos: torch.Tensor) -> torch.Tensor:
+        videos = torch.as_tensor(videos)
+        if videos.dim() == 4:
+            return self.augment_clip(videos)
+        if videos.dim() == 5:
+            return torch.stack([self.augment_clip(clip) for clip in videos])  # (batch, frames, C, H, W)
+        raise ValueError(
+            f"Video augmentation expects (frames, C, H, W) or (batch, frames, C, H, W), got {tuple(videos.shape)}."
+        )
+
+
+class AudioVisualAugmenter:
+    """Both augmenters behind one switch: `training=False` (the default) returns the inputs untouched.
+
+    Args:
+        audio (`AudioAugmenter`, *optional*): defaults to `AudioAugmenter(seed=seed)`.
+        video (`VideoAugmenter`, *optional*): defaults to `VideoAugmenter(seed=seed + 1)`.
+        seed (`int`, *optional*, defaults to 0).
+    """
+
+    def __init__(
+        self, audio: AudioAugmenter | None = None, video: VideoAugmenter | None = None, seed: int = 0
+    ):
+        self.audio = audio if audio is not None else AudioAugmenter(seed=seed)
+        self.video = video if video is not None else VideoAugmenter(seed=seed + 1)
+
+    def __call__(
+        self,
+        waveform: np.ndarray | torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        training: bool = False,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        if not training:
+            return waveform, pixel_values_videos
+        if waveform is not None:
+            waveform = self.audio(waveform)
+        if pixel_values_videos is not None:
+            pixel_values_videos = self.video(pixel_values_videos)
+        return waveform, pixel_values_videos
