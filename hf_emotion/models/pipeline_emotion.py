@@ -1,0 +1,341 @@
+"""`AudioVisualEmotionPipeline`: emotion recognition on a video file, on arrays, or as a timeline over a long video.
+
+Task name: ``"audio-visual-emotion-recognition"`` (registered in-process by :func:`register_pipeline`, which
+``import hf_emotion`` calls). Serves both model types (`tucker_av`: audio + video; `rmlstm`: any subset of audio,
+video and text), reading the modalities from the model config.
+
+This file travels to the Hub (``pipeline.save_pretrained`` / ``push_to_hub`` write a ``custom_pipelines`` entry
+into config.json and copy this file and its siblings), so it imports only the standard library, numpy, torch,
+transformers and siblings; torchcodec is imported lazily for windowed audio decoding.
+
+Example:
+
+```python
+>>> from transformers import pipeline
+>>> classifier = pipeline("audio-visual-emotion-recognition", model="path/to/model")  # doctest: +SKIP
+>>> classifier("Actor_01/01-01-05-01-01-01-01.mp4", top_k=2)  # doctest: +SKIP
+[{'label': 'angry', 'score': 0.81}, {'label': 'fearful', 'score': 0.07}]
+>>> classifier("interview.mp4", chunk_length_s=3.0)  # doctest: +SKIP
+[{'start': 0.0, 'end': 3.0, 'label': 'neutral', 'score': 0.6, 'predictions': [...]}, ...]
+```
+
+Loading a saved pipeline (a directory or Hub repo with ``custom_pipelines`` in its config) needs
+``trust_remote_code=True``, as for any custom pipeline in transformers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import math
+import os
+from typing import Any
+
+import torch
+from transformers.pipelines.base import ChunkPipeline
+
+from .decoding import check_media_path, load_video_frames, probe_media
+from .processing_emotion import EmotionProcessor, register_processors
+
+logger = logging.getLogger(__name__)
+
+TASK = "audio-visual-emotion-recognition"
+_MODEL_INPUTS = ("input_features", "pixel_values_videos", "frame_features", "text_features")
+_DICT_KEYS = ("audio", "sampling_rate", "frames", "video", "transcript")
+
+
+def segment_bounds(
+    duration_s: float, chunk_length_s: float, stride_length_s: float
+) -> list[tuple[float, float]]:
+    """Windows of `chunk_length_s` starting every `stride_length_s` seconds that cover [0, duration_s].
+
+    The last window is moved back to end at `duration_s` when the regular grid would leave a tail uncovered, so
+    every window is full length (unless the whole clip is shorter than one window).
+    """
+    if chunk_length_s <= 0 or stride_length_s <= 0:
+        raise ValueError(
+            f"`chunk_length_s` and `stride_length_s` must be positive, got {chunk_length_s} and {stride_length_s}."
+        )
+    if duration_s <= chunk_length_s:
+        return [(0.0, float(duration_s))]
+    count = int(math.floor((duration_s - chunk_length_s) / stride_length_s + 1e-9)) + 1
+    bounds = [(i * stride_length_s, i * stride_length_s + chunk_length_s) for i in range(count)]
+    if bounds[-1][1] < duration_s - 1e-3:
+        bounds.append((duration_s - chunk_length_s, float(duration_s)))
+    return [(round(start, 6), round(end, 6)) for start, end in bounds]
+
+
+class AudioVisualEmotionPipeline(ChunkPipeline):
+    r"""
+    Emotion recognition from video files or arrays with an hf_emotion model.
+
+    Inputs (one, or a list of them, batched with `batch_size`):
+        - a path to a local video file: frames and sound track are decoded (FFmpeg via torchcodec);
+        - a dict ``{"audio": np.ndarray, "sampling_rate": int, "frames": np.ndarray (T, H, W, 3),
+          "transcript": str}``; keys for modalities the model does not use may be left out. Audio at another
+          rate than the processor's (16 kHz) is **resampled** (band-limited, torchaudio); `sampling_rate` is
+          required with `audio`. ``{"video": path, "transcript": ...}`` is a path with a per-item transcript.
+
+    Call arguments:
+        top_k (`int`, *optional*): how many labels to return, highest score first (default: all).
+        transcript (`str`, *optional*): the transcript, for models whose modalities include `"text"`.
+        chunk_length_s (`float`, *optional*): split a video file into windows of this length and return a
+            timeline, one prediction per window. Windows are decoded one at a time (frames and audio of that window
+            only), so memory is bounded by the window, not the video.
+        stride_length_s (`float`, *optional*): the step between window starts (defaults to `chunk_length_s`: no
+            overlap; smaller values give overlapping windows).
+
+    Returns:
+        ``[{"label", "score"}, ...]`` sorted by score; with `chunk_length_s`, ``[{"start", "end", "label", "score",
+        "predictions": [{"label", "score"}, ...]}, ...]`` in time order (seconds).
+
+    Errors (`FileNotFoundError` / `ValueError`, naming the input): a missing path, a URL (no network), a file that
+    is not media or is corrupt/truncated, a video without a sound track for a model that uses audio (video-only
+    models, ``modalities=["video"]``, run on it), a dict missing what the model needs, a transcript missing for a
+    text model.
+    """
+
+    _load_processor = None
+    _load_feature_extractor = False
+    _load_image_processor = False
+    _load_video_processor = False
+    _load_tokenizer = False
+
+    def __init__(self, model, processor: Any = None, **kwargs):
+        super().__init__(model=model, processor=processor, **kwargs)
+        if self.processor is None:
+            self.processor = self._default_processor()
+        # The base class batches with `feature_extractor.padding_value`; all our features have fixed sizes.
+        self.feature_extractor = self.processor.feature_extractor
+        config = self.model.config
+        self.modalities = list(getattr(config, "modalities", None) or self.processor.modalities)
+        self._forward_names = set(inspect.signature(self.model.forward).parameters) & set(_MODEL_INPUTS)
+
+    def _default_processor(self) -> EmotionProcessor:
+        """The processor saved with the model when there is one, else one built from the model config."""
+        source = getattr(self.model, "name_or_path", None)
+        if source and os.path.isfile(os.path.join(str(source), "processor_config.json")):
+            logger.info("Loading the processor saved in %s.", source)
+            # Its sub-processors resolve through the auto classes: map them to ours for this config class.
+            register_processors(type(self.model.config))
+            return EmotionProcessor.from_pretrained(source)
+        logger.info("No saved processor; building one from the model config (the paper's settings).")
+        return EmotionProcessor.from_model_config(self.model.config)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+        """Save model, config (with ``custom_pipelines`` and ``auto_map``), the code of the model, processor and
+        this pipeline, and the processor — everything ``pipeline(model=dir, trust_remote_code=True)`` needs."""
+        feature_extractor, self.feature_extractor = self.feature_extractor, None  # saved inside the processor
+        try:
+            super().save_pretrained(save_directory, **kwargs)
+        finally:
+            self.feature_extractor = feature_extractor
+        self.processor.save_pretrained(save_directory)
+
+    # Parameters ------------------------------------------------------------------------------------------------
+
+    def _sanitize_parameters(
+        self, top_k=None, transcript=None, chunk_length_s=None, stride_length_s=None, **kwargs
+    ):
+        if kwargs:
+            raise ValueError(
+                f"Unknown pipeline argument(s) {sorted(kwargs)}; accepted: top_k, transcript, chunk_length_s, "
+                "stride_length_s, batch_size."
+            )
+        preprocess: dict[str, Any] = {}
+        postprocess: dict[str, Any] = {}
+        if transcript is not None:
+            preprocess["transcript"] = transcript
+        if chunk_length_s is not None:
+            preprocess["chunk_length_s"] = float(chunk_length_s)
+        if stride_length_s is not None:
+            preprocess["stride_length_s"] = float(stride_length_s)
+        if top_k is not None:
+            if int(top_k) < 1:
+                raise ValueError(f"`top_k` must be >= 1, got {top_k}.")
+            postprocess["top_k"] = int(top_k)
+        return preprocess, {}, postprocess
+
+    # Preprocessing ---------------------------------------------------------------------------------------------
+
+    def _features(self, **processor_inputs) -> dict[str, torch.Tensor]:
+        features = self.processor(return_tensors="pt", **processor_inputs)
+        return {name: value for name, value in features.items() if name in self._forward_names}
+
+    def _transcript(self, transcript: Any, name: str) -> str | None:
+        if "text" not in self.modalities:
+            if transcript is not None:
+                logger.debug("Ignoring the transcript of %s: the model does not use text.", name)
+            return None
+        if not isinstance(transcript, str):
+            raise ValueError(
+                f"This model uses text (modalities {self.modalities}): pass the transcript of {name} with "
+                "`transcript=...` or a dict input {'video': path, 'transcript': ...}."
+            )
+        return transcript
+
+    def _check_streams(self, path: str) -> dict[str, Any]:
+        info = probe_media(path)
+        if "audio" in self.modalities and not info["has_audio"]:
+            raise ValueError(
+                f"`{path}` has no audio stream, but this model uses audio (modalities {self.modalities}). Give a "
+                "video with sound, or use a video-only model (`modalities=['video']`)."
+            )
+        if "video" in self.modalities and not info["has_video"]:
+            raise ValueError(
+                f"`{path}` has no video stream, but this model uses video (modalities {self.modalities})."
+            )
+        return info
+
+    def _from_dict(self, inputs: dict, transcript: Any) -> dict[str, torch.Tensor]:
+        unknown = sorted(set(inputs) - set(_DICT_KEYS))
+        if unknown:
+            raise ValueError(f"Unknown input key(s) {unknown}; accepted keys: {list(_DICT_KEYS)}.")
+        text = self._transcript(inputs.get("transcript", transcript), "this input")
+        if "video" in inputs:
+            path = check_media_path(inputs["video"])
+            self._check_streams(path)
+            return self._features(videos=path, text=text)
+        audio, frames = inputs.get("audio"), inputs.get("frames")
+        if "audio" in self.modalities and audio is None:
+            raise ValueError(
+                f"This model uses audio (modalities {self.modalities}): the dict input needs 'audio' (a 1-D "
+                "waveform) and 'sampling_rate'."
+            )
+        if "video" in self.modalities and frames is None:
+            raise ValueError(
+                f"This model uses video (modalities {self.modalities}): the dict input needs 'frames' "
+                "(frames, height, width, 3)."
+            )
+        sampling_rate = inputs.get("sampling_rate")
+        if "audio" in self.modalities and sampling_rate is None:
+            raise ValueError(
+                "The dict input has 'audio' but no 'sampling_rate'; give the rate of the waveform in Hz (it is "
+                f"resampled to {self.processor.feature_extractor.sampling_rate} Hz when it differs)."
+            )
+        return self._features(
+            videos=frames if "video" in self.modalities else None,
+            audio=audio if "audio" in self.modalities else None,
+            sampling_rate=sampling_rate,
+            text=text,
+        )
+
+    def _segments(
+        self, path: str, info: dict, text: str | None, chunk_length_s: float, stride_length_s: float
+    ):
+        """Yield the model inputs of one window at a time (only that window is decoded)."""
+        duration = info["duration_s"]
+        if not duration:
+            raise ValueError(
+                f"`{path}` reports no duration; it may be truncated. Re-encode it to use chunking."
+            )
+        audio_decoder = None
+        rate = self.processor.feature_extractor.sampling_rate
+        if "audio" in self.modalities:
+            try:
+                decoders = importlib.import_module("torchcodec.decoders")
+            except ImportError as error:  # pragma: no cover - depends on the environment
+                raise ImportError(
+                    "Chunked decoding needs `torchcodec` (`pip install torchcodec`)."
+                ) from error
+            audio_decoder = decoders.AudioDecoder(path, sample_rate=rate, num_channels=1)
+        video_processor = self.processor.video_processor
+        for start, end in segment_bounds(duration, chunk_length_s, stride_length_s):
+            frames = waveform = None
+            if "video" in self.modalities:
+                frames = load_video_frames(
+                    path, video_processor.num_frames, start, end, short_side=video_processor.decode_short_side
+                )  # (num_frames, height, width, 3)
+            if audio_decoder is not None:
+                try:
+                    samples = audio_decoder.get_samples_played_in_range(start, end)
+                except (RuntimeError, ValueError) as error:
+                    raise ValueError(
+                        f"Could not decode the audio of `{path}` in [{start}, {end}] s: {error}"
+                    ) from error
+                waveform = samples.data.mean(dim=0).numpy()  # (samples,)
+            features = self._features(videos=frames, audio=waveform, sampling_rate=rate, text=text)
+            yield {**features, "start": start, "end": end}
+
+    def preprocess(self, inputs: Any, transcript=None, chunk_length_s=None, stride_length_s=None):
+        if isinstance(inputs, dict):
+            if chunk_length_s is not None:
+                raise ValueError("`chunk_length_s` works on video files only; pass a path to get a timeline.")
+            yield {**self._from_dict(inputs, transcript), "start": None, "end": None, "is_last": True}
+            return
+        if not isinstance(inputs, (str, os.PathLike)):
+            raise ValueError(
+                "Expected a path to a video file or a dict of arrays {'audio', 'sampling_rate', 'frames'}, got "
+                f"{type(inputs).__name__}."
+            )
+        path = check_media_path(inputs)
+        text = self._transcript(transcript, f"`{path}`")
+        info = self._check_streams(path)
+        if chunk_length_s is None:
+            yield {**self._features(videos=path, text=text), "start": None, "end": None, "is_last": True}
+            return
+        stride = stride_length_s if stride_length_s is not None else chunk_length_s
+        segments = self._segments(path, info, text, chunk_length_s, stride)
+        current = next(segments)
+        for following in segments:
+            yield {**current, "is_last": False}
+            current = following
+        yield {**current, "is_last": True}
+
+    # Model and outputs -----------------------------------------------------------------------------------------
+
+    def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+        extra = {key: model_inputs.pop(key) for key in ("is_last", "start", "end")}
+        dtype = self.model.dtype
+        inputs = {
+            key: value.to(dtype) if value.is_floating_point() else value
+            for key, value in model_inputs.items()
+        }
+        logits = self.model(**inputs).logits  # (batch, num_labels)
+        return {"logits": logits, **extra}
+
+    def _ranked(self, logits: torch.Tensor, top_k: int | None) -> list[dict[str, Any]]:
+        probabilities = logits.float().softmax(dim=-1)[0]  # (num_labels,)
+        top_k = min(top_k or probabilities.numel(), probabilities.numel())
+        scores, indices = probabilities.topk(top_k)
+        id2label = self.model.config.id2label
+        return [
+            {"label": id2label[int(i)], "score": float(s)} for s, i in zip(scores.tolist(), indices.tolist())
+        ]
+
+    def postprocess(self, model_outputs: list[dict[str, Any]], top_k: int | None = None):
+        if len(model_outputs) == 1 and model_outputs[0]["start"] is None:
+            return self._ranked(model_outputs[0]["logits"], top_k)
+        timeline = []
+        for output in model_outputs:
+            ranked = self._ranked(output["logits"], top_k)
+            timeline.append(
+                {
+                    "start": float(output["start"]),
+                    "end": float(output["end"]),
+                    "label": ranked[0]["label"],
+                    "score": ranked[0]["score"],
+                    "predictions": ranked,
+                }
+            )
+        return timeline
+
+
+def register_pipeline() -> None:
+    """Register the task ``"audio-visual-emotion-recognition"`` with transformers' pipeline registry."""
+    from transformers import AutoModelForAudioClassification
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    if PIPELINE_REGISTRY.supported_tasks.get(TASK, {}).get("impl") is AudioVisualEmotionPipeline:
+        return  # already registered (avoids transformers' "overwriting" warning)
+    PIPELINE_REGISTRY.register_pipeline(
+        TASK,
+        pipeline_class=AudioVisualEmotionPipeline,
+        pt_model=AutoModelForAudioClassification,
+        default=None,
+        type="multimodal",
+    )
+
+
+__all__ = ["AudioVisualEmotionPipeline", "register_pipeline", "segment_bounds", "TASK"]
