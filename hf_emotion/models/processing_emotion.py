@@ -43,25 +43,40 @@ def _featurizer_spec(featurizer: Any) -> dict[str, Any]:
     return {
         "featurizer_class": cls.__name__,
         "featurizer_module": cls.__module__.rsplit(".", 1)[-1],
+        "featurizer_import_path": cls.__module__,
         "config": featurizer.to_dict(),
     }
 
 
 def _featurizer_from_spec(spec: dict[str, Any]) -> Any:
-    """Rebuild a text featurizer from its JSON form (see the module docstring)."""
+    """Rebuild a text featurizer from its JSON form (see the module docstring).
+
+    The class is looked up, in order: in the sibling module named `featurizer_module` (in-process
+    ``hf_emotion.models.text_featurization``); in an installed module `featurizer_import_path`; and, only when this
+    file itself runs as trusted remote code, in the copy of that module saved beside the processor.
+    """
     module_name, class_name = spec.get("featurizer_module"), spec.get("featurizer_class")
     if not (isinstance(module_name, str) and module_name.isidentifier() and isinstance(class_name, str)):
         raise ValueError(f"`text_featurizer` in the processor config is malformed: {spec!r}.")
-    try:
-        featurizer_class = getattr(importlib.import_module(f"{__package__}.{module_name}"), class_name)
-    except (ImportError, AttributeError) as error:
+    candidates = [f"{__package__}.{module_name}"]
+    import_path = spec.get("featurizer_import_path")
+    if isinstance(import_path, str) and not __name__.startswith("transformers_modules"):
+        candidates.append(import_path)
+    featurizer_class = None
+    for candidate in candidates:
+        try:
+            featurizer_class = getattr(importlib.import_module(candidate), class_name)
+            break
+        except (ImportError, AttributeError):
+            continue
+    if featurizer_class is None:
         source = _LOADING_FROM.get()
         if not __name__.startswith("transformers_modules") or source is None:
             raise ValueError(
-                f"The processor config names the text featurizer `{module_name}.{class_name}`, which cannot be "
-                f"imported next to `{__name__}`."
-            ) from error
-        # We are remote code the user already trusted: load the featurizer file saved beside the processor.
+                f"The processor config names the text featurizer `{import_path or module_name}.{class_name}`, "
+                "which cannot be imported here; install or import the package that defines it."
+            )
+        # This file runs as remote code the user already trusted: load the featurizer saved beside it.
         from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
         featurizer_class = get_class_from_dynamic_module(f"{module_name}.{class_name}", source)
@@ -187,6 +202,15 @@ class EmotionProcessor(ProcessorMixin):
                     if not destination.exists():
                         shutil.copyfile(needed, destination)
         return files
+
+    @classmethod
+    def _get_arguments_from_pretrained(cls, pretrained_model_name_or_path, processor_dict=None, **kwargs):
+        # Our own sub-processor classes, not the auto classes: loading needs no registration or remote code.
+        kwargs.pop("trust_remote_code", None)
+        return [
+            EmotionFeatureExtractor.from_pretrained(pretrained_model_name_or_path, **kwargs),
+            EmotionVideoProcessor.from_pretrained(pretrained_model_name_or_path, **kwargs),
+        ]
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> EmotionProcessor:

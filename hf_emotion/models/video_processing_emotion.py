@@ -51,9 +51,12 @@ def _frames_to_uint8(frames: Any, name: str) -> torch.Tensor:
     if isinstance(frames, (list, tuple)):
         if len(frames) == 0:
             raise ValueError(f"`{name}` is an empty list of frames.")
-        frames = np.stack(
-            [np.asarray(f.convert("RGB")) if hasattr(f, "convert") else np.asarray(f) for f in frames]
-        )
+        arrays = [np.asarray(f.convert("RGB")) if hasattr(f, "convert") else np.asarray(f) for f in frames]
+        if len({a.shape for a in arrays}) > 1:
+            raise ValueError(
+                f"`{name}` holds frames of different sizes: {sorted({a.shape for a in arrays})}."
+            )
+        frames = np.stack(arrays)
     array = frames if isinstance(frames, torch.Tensor) else torch.as_tensor(np.asarray(frames))
     if array.dim() == 3:  # (T, H, W) grayscale
         array = array.unsqueeze(-1)
@@ -279,8 +282,8 @@ class EmotionVideoProcessor(VideoProcessorMixin):
 
         Args:
             videos: a path, a frame array (T, H, W, 3) (also (T, H, W) grayscale or (T, 3, H, W)), a list of PIL
-                images or (H, W, 3) arrays (one video), a torchcodec `VideoDecoder`, or a list of any of these /
-                a 5-D array (a batch).
+                images or of (H, W[, 3]) arrays (one video), a torchcodec `VideoDecoder`, or a list of paths,
+                decoders or 4-D arrays / a 5-D array (a batch; give grayscale clips in a batch as (T, H, W, 1)).
             return_tensors (`str`, *optional*, defaults to `"pt"`): `"pt"`, `"np"` or `None` (numpy).
 
         Returns:
