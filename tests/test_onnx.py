@@ -51,3 +51,19 @@ def test_export_from_saved_directory_and_errors(tmp_path):
         export_onnx(tmp_path, tmp_path / "x.onnx")
     with pytest.raises(ValueError, match="Only hf_emotion models"):
         export_onnx(torch.nn.Linear(2, 2), tmp_path / "x.onnx")
+
+
+def test_export_onnx_command(tmp_path, capsys):
+    import argparse
+
+    from hf_emotion.cli_inference import register
+
+    TuckerAVForEmotionRecognition(TuckerAVConfig(**{**TINY_CONFIG, "frame_encoder": None})).save_pretrained(
+        tmp_path
+    )
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["export-onnx", str(tmp_path), str(tmp_path / "m.onnx"), "--check"])
+    assert args.func(args) == 0
+    difference = float(capsys.readouterr().out.split("= ")[1].split()[0])
+    assert difference < ATOL and (tmp_path / "m.onnx").is_file()

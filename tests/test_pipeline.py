@@ -242,3 +242,28 @@ def test_saved_pipeline_loads_with_remote_code_only(classifier, media, tmp_path)
     assert [(s["start"], s["end"]) for s in remote_timeline] == [(0.0, 6.0), (6.0, 12.0)]
     for a, b in zip(remote_timeline, expected_timeline):
         assert as_dict(a["predictions"]) == pytest.approx(as_dict(b["predictions"]), abs=1e-6)
+
+
+def test_predict_command(model_dir, media, capsys):
+    import argparse
+
+    from hf_emotion.cli_inference import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(
+        [
+            "predict",
+            str(media["long"]),
+            "--model",
+            str(model_dir),
+            "--chunk-length-s",
+            "6",
+            "--json",
+            "--top-k",
+            "1",
+        ]
+    )
+    assert args.func(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [(s["start"], s["end"]) for s in printed["predictions"]] == [(0.0, 6.0), (6.0, 12.0)]
