@@ -107,6 +107,7 @@ def test_fbp_matches_naive_reference_and_gradients_agree():
     fast = fusion(audio, video)
     slow = naive_fusion(fusion, audio, video)
     torch.testing.assert_close(fast, slow)
+    torch.testing.assert_close(naive_fusion(fusion, audio, video, bilinear_readout=False), slow)
     grads_fast = torch.autograd.grad(
         fast.square().sum(), [audio, video, fusion.time_factor, fusion.audio_pool]
     )
