@@ -197,9 +197,13 @@ def harmonize_labels(
             dropped,
         )
     result = dataset.select(keep) if len(keep) < len(old_labels) else dataset
-    columns = list(result.column_names)
-    result = result.remove_columns(label_column).add_column(
-        label_column, new_labels[keep].tolist(), feature=ClassLabel(names=target)
+    features = result.features.copy()
+    features[label_column] = ClassLabel(names=target)
+    result = result.map(
+        lambda labels: {label_column: lookup[np.asarray(labels, dtype=np.int64)].tolist()},
+        batched=True,
+        input_columns=label_column,
+        features=features,
+        desc="Harmonising labels",
     )
-    result = result.select_columns(columns)  # keep the original column order
     return (result, dropped) if return_report else result

@@ -164,7 +164,7 @@ def actor_traits(seed: int, actor: int) -> dict:
         "mouth_w": rng.uniform(0.28, 0.36),
         "brow_px": int(rng.integers(3, 6)),
         "skin": np.clip(skin, 40, 255).tolist(),
-        "hair": rng.uniform(10, 120, 3).tolist(),
+        "hair": (np.clip(skin, 40, 255) * rng.uniform(0.15, 0.45, 3)).tolist(),  # always darker than the skin
         "background": rng.uniform(60, 200, 3).tolist(),
     }
 
@@ -309,7 +309,8 @@ def draw_face(
     upper_points = np.round(np.stack([xs, upper], axis=1) * 16).astype(np.int32)  # (25, 2) fixed point
     lower_points = np.round(np.stack([xs, lower], axis=1) * 16).astype(np.int32)
     cv2.fillPoly(canvas, [np.concatenate([upper_points, lower_points[::-1]])], (70, 15, 25), aa, sh)
-    cv2.polylines(canvas, [upper_points, lower_points], False, (150, 60, 70), 3, aa, sh)
+    lips = (0.55 * skin[0] + 40, 0.4 * skin[1], 0.45 * skin[2])  # darker and redder than the skin
+    cv2.polylines(canvas, [upper_points, lower_points], False, lips, 3, aa, sh)
 
 
 def render_clip(job: tuple) -> str:
@@ -414,7 +415,8 @@ def make_synthetic_corpus(
         seed (`int`, *optional*, defaults to 0): everything is determined by it.
         repetitions (`int`, *optional*, defaults to 1): repetitions per emotion/intensity/statement (1-2).
         statements (`int`, *optional*, defaults to 2): statements per actor (1-2).
-        duration (`float`, *optional*, defaults to 3.0): clip length in seconds.
+        duration (`float`, *optional*, defaults to 3.0): clip length in seconds (at least 1; the statement is
+            spoken faster when it does not fit in 80 % of the clip).
         fps (`int`, *optional*, defaults to 30): video frame rate.
         width, height (`int`, *optional*, defaults to 320, 240): frame size.
         sample_rate (`int`, *optional*, defaults to 16000): audio sample rate (the model's rate; real RAVDESS
@@ -434,8 +436,8 @@ def make_synthetic_corpus(
         raise ValueError(
             f"repetitions and statements must be 1 or 2 (RAVDESS codes), got {repetitions}, {statements}."
         )
-    if duration < 2.5:
-        raise ValueError(f"duration must be at least 2.5 s to hold a spoken statement, got {duration}.")
+    if duration < 1.0:
+        raise ValueError(f"duration must be at least 1 s to hold a spoken statement, got {duration}.")
     config = {
         "version": 1,
         "n_actors": n_actors,
@@ -484,6 +486,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-actors", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repetitions", type=int, default=1)
+    parser.add_argument("--statements", type=int, default=2)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--overwrite", action="store_true")
@@ -493,6 +496,7 @@ def main(argv: list[str] | None = None) -> None:
         n_actors=args.n_actors,
         seed=args.seed,
         repetitions=args.repetitions,
+        statements=args.statements,
         duration=args.duration,
         num_workers=args.workers,
         overwrite=args.overwrite,
