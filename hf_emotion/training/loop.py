@@ -1,0 +1,376 @@
+"""The explicit Accelerate training loop shared by `examples/train_accelerate.py` and the `hf-emotion` CLI.
+
+One code path for one CPU process, several GPUs and several machines: `accelerate launch` (or `torchrun`) sets
+up the processes; `Accelerator` wraps the model in DDP, shards the batches and averages the gradients. The
+paper's recipe (Table A1): Adam with weight decay 1e-4, dropout from the model config, a learning-rate schedule
+with linear warm-up; plus gradient accumulation, bf16/fp16 mixed precision and periodic checkpoints
+(`accelerator.save_state`) that a run can resume from exactly.
+
+Exact resume: the data order of an epoch is drawn from ``seed + epoch`` by its own generator
+(:class:`EpochShuffleSampler`), the global RNG (dropout) is saved and restored by `save_state`/`load_state`, and the
+batches of a partly done epoch are skipped, so an interrupted run that is resumed ends with the same weights as
+an uninterrupted one (on CPU, same seed and thread count).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from datasets import ClassLabel, Dataset
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, get_scheduler
+
+from hf_emotion.metrics.emotion_metrics import compute_emotion_metrics
+
+from .collate import EmotionDataCollator, EpochShuffleSampler, model_input_names
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "trainer_state.json"
+
+
+@dataclass
+class LoopArguments:
+    """Settings of :func:`train_model` (the example script exposes each as ``--name``)."""
+
+    output_dir: str = "outputs"
+    num_train_epochs: int = 30
+    max_steps: int | None = None  # optimiser steps in total; overrides num_train_epochs when set
+    per_device_train_batch_size: int = 16
+    per_device_eval_batch_size: int = 32
+    learning_rate: float = 1e-3  # Table A1: 1e-4 … 1e-3
+    weight_decay: float = 1e-4  # Table A1 (Adam's L2 penalty)
+    lr_scheduler_type: str = "cosine"
+    warmup_ratio: float = 0.1
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float | None = 1.0
+    mixed_precision: str = "no"  # "no", "bf16" or "fp16"
+    checkpointing_steps: int | None = None  # save_state every N optimiser steps
+    resume_from_checkpoint: str | None = None  # a checkpoint folder, or "latest" under output_dir
+    max_steps_this_run: int | None = None  # stop early (after checkpointing) to simulate an interruption
+    seed: int = 0
+    logging_steps: int = 10
+    eval_every_epoch: bool = True
+    progress: bool = True
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings a resumed run must share with the run it resumes."""
+        keys = (
+            "num_train_epochs",
+            "max_steps",
+            "per_device_train_batch_size",
+            "learning_rate",
+            "weight_decay",
+            "lr_scheduler_type",
+            "warmup_ratio",
+            "gradient_accumulation_steps",
+            "max_grad_norm",
+            "seed",
+        )
+        return {k: getattr(self, k) for k in keys}
+
+
+@dataclass
+class TrainResult:
+    global_step: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    eval_metrics: dict[str, Any] | None = None
+    stopped_early: bool = False
+
+
+def check_dataset_labels(dataset: Dataset, config, split: str = "dataset") -> None:
+    """Raise a clear `ValueError` when the dataset's `label` names differ from the model's `id2label`."""
+    if dataset is None or len(dataset) == 0:
+        raise ValueError(
+            f"The {split} split is missing or empty; check the corpus folder, protocol and fold."
+        )
+    feature = dataset.features.get("label")
+    if not isinstance(feature, ClassLabel):
+        raise ValueError(
+            f"The {split} split needs a `label` ClassLabel column; it has {dataset.column_names}."
+        )
+    model_names = [str(config.id2label[i]) for i in range(config.num_labels)]
+    if list(feature.names) != model_names:
+        raise ValueError(
+            f"The model's labels {model_names} do not match the {split}'s labels {list(feature.names)}; "
+            "use a model trained on this label set (or retrain)."
+        )
+
+
+def prepare_output_dir(path: str | Path, overwrite: bool = False, resuming: bool = False) -> Path:
+    """Create `path`; refuse a non-empty one unless `overwrite` (then it is emptied) or the run resumes in it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"The output path {path} is a file, not a folder.")
+    if path.is_dir() and any(path.iterdir()) and not resuming:
+        if not overwrite:
+            raise ValueError(
+                f"The output folder {path} already exists and is not empty; pass --overwrite to replace it "
+                "(or choose another folder)."
+            )
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _config_fingerprint(model: PreTrainedModel) -> dict[str, Any]:
+    data = model.config.to_dict()
+    for volatile in ("transformers_version", "_name_or_path", "architectures", "dtype", "torch_dtype"):
+        data.pop(volatile, None)
+    return json.loads(json.dumps(data, sort_keys=True, default=str))
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def find_checkpoint(output_dir: str | Path, resume_from_checkpoint: str) -> Path:
+    """Resolve ``"latest"`` (the highest ``checkpoints/step_N`` under `output_dir`) or a checkpoint folder."""
+    if resume_from_checkpoint == "latest":
+        candidates = sorted(
+            (Path(output_dir) / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[-1])
+        )
+        if not candidates:
+            raise FileNotFoundError(f"No checkpoint to resume from under {Path(output_dir) / 'checkpoints'}.")
+        return candidates[-1]
+    path = Path(resume_from_checkpoint)
+    if not (path / STATE_FILE).is_file():
+        raise FileNotFoundError(f"{path} is not a checkpoint of this loop (no {STATE_FILE} inside).")
+    return path
+
+
+def _check_resume(state: dict, expected: dict, path: Path) -> None:
+    for section in ("model_config", "arguments", "run"):
+        old, new = state.get(section, {}), expected[section]
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if changed:
+            details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:5])
+            raise ValueError(
+                f"Cannot resume from {path}: the {section.replace('_', ' ')} changed ({details}). Resume with the "
+                "settings of the interrupted run, or start a new run in another output folder."
+            )
+
+
+def make_dataloader(
+    dataset: Dataset, batch_size: int, input_names: Sequence[str], shuffle_seed: int | None = None
+) -> DataLoader:
+    collator = EmotionDataCollator(input_names)
+    columns = [c for c in (*input_names, "label") if c in dataset.column_names]
+    missing = [n for n in input_names if n not in dataset.column_names]
+    if missing:
+        raise ValueError(
+            f"The prepared dataset lacks the model inputs {missing} (it has {dataset.column_names}); prepare it "
+            "with the same config (modalities, frozen backbone) as the model."
+        )
+    data = dataset.with_format("numpy", columns=columns)
+    sampler = EpochShuffleSampler(len(data), shuffle_seed) if shuffle_seed is not None else None
+    return DataLoader(
+        data,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=collator,
+        generator=torch.Generator().manual_seed(shuffle_seed or 0),
+    )
+
+
+@torch.no_grad()
+def predict(
+    model: PreTrainedModel,
+    dataset: Dataset,
+    batch_size: int = 32,
+    accelerator: Accelerator | None = None,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (N, num_labels) and labels (N,) of a prepared dataset, gathered over processes."""
+    accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+    config = accelerator.unwrap_model(model).config
+    loader = accelerator.prepare(make_dataloader(dataset, batch_size, model_input_names(config)))
+    was_training = model.training
+    model.eval()
+    logits, labels = [], []
+    for batch in tqdm(
+        loader, desc="Evaluating", disable=not (progress and accelerator.is_local_main_process)
+    ):
+        targets = batch.pop("labels")
+        output = model(**batch)
+        gathered = accelerator.gather_for_metrics((output.logits.float(), targets))
+        logits.append(gathered[0].cpu().numpy())
+        labels.append(gathered[1].cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(logits), np.concatenate(labels)
+
+
+def evaluate_model(
+    model: PreTrainedModel,
+    dataset: Dataset,
+    batch_size: int = 32,
+    accelerator: Accelerator | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """:func:`hf_emotion.metrics.compute_emotion_metrics` of the model on a prepared dataset."""
+    config = (accelerator.unwrap_model(model) if accelerator is not None else model).config
+    logits, labels = predict(model, dataset, batch_size, accelerator, progress)
+    names = [str(config.id2label[i]) for i in range(config.num_labels)]
+    return compute_emotion_metrics(
+        logits.argmax(-1), labels, labels=list(range(len(names))), label_names=names
+    )
+
+
+def train_model(
+    model: PreTrainedModel,
+    train_dataset: Dataset,
+    args: LoopArguments,
+    eval_dataset: Dataset | None = None,
+    accelerator: Accelerator | None = None,
+) -> TrainResult:
+    """Train `model` on a prepared dataset with Accelerate (see the module docstring); returns the history.
+
+    Checkpoints go to ``{output_dir}/checkpoints/step_N`` (`save_state` + ``trainer_state.json``). Raises a
+    `ValueError` for empty splits, mismatched labels, a resume with changed settings, or a non-finite loss.
+    """
+    check_dataset_labels(train_dataset, model.config, "training")
+    if eval_dataset is not None:
+        check_dataset_labels(eval_dataset, model.config, "evaluation")
+    accelerator = accelerator or Accelerator(
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        cpu=not torch.cuda.is_available(),
+    )
+    input_names = model_input_names(model.config)
+    loader = make_dataloader(
+        train_dataset, args.per_device_train_batch_size, input_names, shuffle_seed=args.seed
+    )
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(parameters, lr=args.learning_rate, weight_decay=args.weight_decay)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    steps_per_epoch = max(1, math.ceil(len(loader) / args.gradient_accumulation_steps))
+    total_steps = args.max_steps or steps_per_epoch * args.num_train_epochs
+    num_epochs = math.ceil(total_steps / steps_per_epoch)
+    # AcceleratedScheduler steps once per process per optimiser step, hence the factor.
+    scheduler = get_scheduler(
+        args.lr_scheduler_type,
+        optimizer,
+        num_warmup_steps=int(args.warmup_ratio * total_steps) * accelerator.num_processes,
+        num_training_steps=total_steps * accelerator.num_processes,
+    )
+    scheduler = accelerator.prepare(scheduler)
+    expected = {
+        "model_config": _config_fingerprint(accelerator.unwrap_model(model)),
+        "arguments": args.fingerprint(),
+        "run": {"num_processes": accelerator.num_processes, "train_rows": len(train_dataset)},
+    }
+
+    global_step, history = 0, []
+    if args.resume_from_checkpoint:
+        checkpoint = find_checkpoint(args.output_dir, args.resume_from_checkpoint)
+        state = json.loads((checkpoint / STATE_FILE).read_text())
+        _check_resume(state, expected, checkpoint)
+        accelerator.load_state(str(checkpoint))
+        global_step, history = state["global_step"], state["history"]
+        logger.info("Resumed from %s at step %d", checkpoint, global_step)
+
+    progress = tqdm(
+        total=total_steps,
+        initial=global_step,
+        desc="Training",
+        unit="step",
+        disable=not (args.progress and accelerator.is_local_main_process),
+    )
+    steps_this_run, window, stopped_early, eval_metrics = 0, [], False, None
+    model.train()
+    for epoch in range(global_step // steps_per_epoch, num_epochs):
+        # The prepared loader sets its sampler's epoch from its own counter on every iteration: set both.
+        loader.set_epoch(epoch)
+        done_in_epoch = global_step - epoch * steps_per_epoch
+        epoch_loader = loader
+        if done_in_epoch:
+            epoch_loader = accelerator.skip_first_batches(
+                loader, done_in_epoch * args.gradient_accumulation_steps
+            )
+            epoch_loader.set_epoch(epoch)
+        for batch in epoch_loader:
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                losses = accelerator.gather(loss.detach().float().reshape(1))
+                if not torch.isfinite(losses).all():
+                    raise ValueError(
+                        f"The training loss became {losses.tolist()} at step {global_step + 1} (epoch {epoch}); "
+                        "lower the learning rate, check the features for NaN/inf, or try --mixed_precision no."
+                    )
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and args.max_grad_norm:
+                    accelerator.clip_grad_norm_(parameters, args.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            window.append(float(losses.mean()))
+            if not accelerator.sync_gradients:
+                continue
+            global_step += 1
+            steps_this_run += 1
+            progress.update()
+            if global_step % args.logging_steps == 0 or global_step == total_steps:
+                entry = {"step": global_step, "epoch": epoch, "loss": float(np.mean(window))}
+                entry["learning_rate"] = float(scheduler.get_last_lr()[0])
+                history.append(entry)
+                progress.set_postfix(loss=f"{entry['loss']:.3f}")
+                window = []
+            if args.checkpointing_steps and global_step % args.checkpointing_steps == 0:
+                save_checkpoint(accelerator, args.output_dir, global_step, expected, history)
+            if global_step >= total_steps:
+                break
+            if args.max_steps_this_run and steps_this_run >= args.max_steps_this_run:
+                stopped_early = True
+                break
+        if stopped_early:
+            break
+        epoch_done = global_step >= min(total_steps, (epoch + 1) * steps_per_epoch)
+        if eval_dataset is not None and args.eval_every_epoch and epoch_done:
+            eval_metrics = evaluate_model(model, eval_dataset, args.per_device_eval_batch_size, accelerator)
+            history.append(
+                {
+                    "step": global_step,
+                    "epoch": epoch,
+                    "eval_accuracy": eval_metrics["accuracy"],
+                    "eval_unweighted_accuracy": eval_metrics["unweighted_accuracy"],
+                    "eval_macro_f1": eval_metrics["macro_f1"],
+                }
+            )
+            model.train()
+        if global_step >= total_steps:
+            break
+    progress.close()
+    if eval_dataset is not None and not stopped_early and (eval_metrics is None or not args.eval_every_epoch):
+        eval_metrics = evaluate_model(model, eval_dataset, args.per_device_eval_batch_size, accelerator)
+    return TrainResult(global_step, history, eval_metrics, stopped_early)
+
+
+def save_checkpoint(
+    accelerator: Accelerator, output_dir: str | Path, step: int, expected: dict, history
+) -> Path:
+    """`accelerator.save_state` (safetensors weights) plus the JSON state a resume checks against."""
+    path = Path(output_dir) / "checkpoints" / f"step_{step}"
+    accelerator.save_state(str(path), safe_serialization=True)
+    if accelerator.is_main_process:
+        state = {"global_step": step, **expected, "history": history, "digest": _digest(expected)}
+        (path / STATE_FILE).write_text(json.dumps(state, indent=1))
+    accelerator.wait_for_everyone()
+    return path
+
+
+def save_history(history: list[dict], path: str | Path, args: LoopArguments | None = None) -> None:
+    """Write the training history (and the arguments) as JSON."""
+    payload = {"history": history, "arguments": asdict(args) if args is not None else None}
+    Path(path).write_text(json.dumps(payload, indent=1))

@@ -1,0 +1,150 @@
+"""Turn a corpus into a model-ready feature dataset once (cached on disk), so training never decodes video.
+
+A prepared dataset has one row per clip with ``input_features`` (log-Mel or MFCC), ``frame_features`` (frozen
+backbone embeddings, the fast path) or ``pixel_values_videos``, optionally ``text_features``, plus ``label``
+(`ClassLabel`), ``speaker`` (and ``session`` where the corpus has one) and ``path`` — enough for
+:func:`hf_emotion.data.get_fold` to split it speaker-independently.
+
+Cache folder layout (``cache_dir``): ``features/`` (`Dataset.save_to_disk`), ``frame_encoder.safetensors`` (the
+frozen backbone the embeddings came from) and ``prepare_info.json`` (what was computed, to detect a stale cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, load_from_disk
+from safetensors.torch import load_file, save_file
+from transformers import PretrainedConfig
+
+from hf_emotion.data.features import cache_frame_features, prepare_dataset
+from hf_emotion.models.modeling_common import EmotionFrameEncoder
+from hf_emotion.models.processing_emotion import EmotionProcessor
+
+from .factory import build_frame_encoder
+
+logger = logging.getLogger(__name__)
+
+KEEP_COLUMNS = ("label", "speaker", "session", "path")
+
+
+def prepare_features(
+    dataset: Dataset,
+    processor: EmotionProcessor,
+    frame_encoder: EmotionFrameEncoder | None = None,
+    text_featurizer: Any = None,
+    num_proc: int | None = None,
+) -> Dataset:
+    """Compute the model inputs of every row of a loaded corpus.
+
+    Args:
+        dataset (`datasets.Dataset`): a corpus from `hf_emotion.data.load_corpus` (media or `path` columns).
+        processor (`EmotionProcessor`): audio/video settings; its `modalities` pick what is computed.
+        frame_encoder (`EmotionFrameEncoder`, *optional*): with video, cache `frame_features` with this frozen
+            backbone; without it, `pixel_values_videos` are stored (large: only for small images/frame counts).
+        text_featurizer (*optional*): a fitted featurizer (``texts -> (batch, dim)``) for `text_features`.
+        num_proc (`int`, *optional*): processes for the audio features' `Dataset.map`.
+
+    Returns:
+        `datasets.Dataset` with the feature columns and `label`, `speaker` (`session`), `path`.
+    """
+    if len(dataset) == 0:
+        raise ValueError("The dataset to prepare is empty: no clips were loaded.")
+    modalities = processor.modalities
+    with_video = "video" in modalities
+    if "audio" in modalities or (with_video and frame_encoder is None):
+        dataset = prepare_dataset(
+            dataset, processor, num_proc=num_proc, include_pixels=with_video and frame_encoder is None
+        )
+    if with_video and frame_encoder is not None:
+        dataset = cache_frame_features(dataset, frame_encoder, processor=processor)
+    if "text" in modalities:
+        if text_featurizer is None:
+            raise ValueError("The 'text' modality needs a fitted `text_featurizer`.")
+        text = text_featurizer(list(dataset["transcript"]))
+        dataset = dataset.add_column("text_features", [row.tolist() for row in text])
+    keep = [
+        c
+        for c in dataset.column_names
+        if c in KEEP_COLUMNS or c.endswith("_features") or c.startswith("pixel")
+    ]
+    return dataset.select_columns(keep)
+
+
+def _corpus_fingerprint(dataset: Dataset) -> str:
+    digest = hashlib.sha256()
+    for path, label in zip(dataset["path"], dataset["label"]):
+        digest.update(f"{path}\t{label}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def feature_settings(config: PretrainedConfig, frozen: bool, seed: int) -> dict[str, Any]:
+    """What a prepared dataset depends on (compared with a cache's `prepare_info.json`)."""
+    processor = EmotionProcessor.from_model_config(config)
+    return {
+        "feature_extractor": processor.feature_extractor.to_dict(),
+        "video_processor": {
+            k: v for k, v in processor.video_processor.to_dict().items() if not k.startswith("_")
+        },
+        "modalities": list(getattr(config, "modalities", [])),
+        "frame_encoder": getattr(config, "frame_encoder", None) if frozen else None,
+        "backbone_pretrained": bool(getattr(config, "backbone_pretrained", False)),
+        "encoder_seed": seed if frozen else None,
+    }
+
+
+def load_or_prepare(
+    dataset: Dataset,
+    config: PretrainedConfig,
+    cache_dir: str | Path | None = None,
+    frozen_backbone: bool = True,
+    seed: int = 0,
+    text_featurizer: Any = None,
+    num_proc: int | None = None,
+) -> tuple[Dataset, EmotionFrameEncoder | None]:
+    """Prepared features for `dataset` and a model `config`, reused from `cache_dir` when they match.
+
+    With `frozen_backbone` (and a config naming a `frame_encoder`), frames are embedded once by a frozen copy of
+    the backbone (seeded random init unless the config asks for pretrained weights) which is returned so that
+    :func:`hf_emotion.training.build_model` can put the same weights in the model.
+
+    Returns:
+        `(features, frame_encoder)`; `frame_encoder` is `None` without the frozen-backbone path.
+    """
+    frozen = (
+        frozen_backbone and "video" in getattr(config, "modalities", []) and config.frame_encoder is not None
+    )
+    settings = feature_settings(config, frozen, seed)
+    settings["corpus"] = _corpus_fingerprint(dataset)
+    cache = Path(cache_dir) if cache_dir is not None else None
+    if cache is not None and (cache / "prepare_info.json").is_file():
+        info = json.loads((cache / "prepare_info.json").read_text())
+        if info == json.loads(json.dumps(settings)):
+            logger.info("Reusing prepared features from %s", cache)
+            encoder = None
+            if frozen:
+                encoder = build_frame_encoder(config, seed)
+                encoder.load_state_dict(load_file(cache / "frame_encoder.safetensors"))
+            return load_from_disk(str(cache / "features")), encoder
+        logger.info("The feature cache %s was made with other settings; preparing again.", cache)
+    encoder = build_frame_encoder(config, seed) if frozen else None
+    processor = EmotionProcessor.from_model_config(config)
+    if "text" not in processor.modalities:
+        text_featurizer = None
+    features = prepare_features(
+        dataset, processor, encoder, text_featurizer=text_featurizer, num_proc=num_proc
+    )
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        features.save_to_disk(str(cache / "features"))
+        if encoder is not None:
+            save_file(
+                {k: v.contiguous() for k, v in encoder.state_dict().items()},
+                cache / "frame_encoder.safetensors",
+            )
+        (cache / "prepare_info.json").write_text(json.dumps(settings, indent=1))
+    return features, encoder
