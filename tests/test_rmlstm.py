@@ -220,9 +220,17 @@ def test_fusion_concatenates_resampled_modalities_per_step():
     torch.testing.assert_close(fused[:, :, 17:], text[:, None, :].expand(3, 4, 6))
 
 
+def perturbed(model: nn.Module) -> nn.Module:
+    """Move every weight off its initial value, so that a re-initialisation after loading would show."""
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.1 * torch.randn_like(param))
+    return model
+
+
 def test_save_and_load_round_trip_gives_identical_logits(tmp_path):
     config = tester.get_config(bidirectional=True)
-    model = RMLSTMForEmotionRecognition(config).eval()
+    model = perturbed(RMLSTMForEmotionRecognition(config).eval())
     inputs = tester.get_inputs(config)
     model.save_pretrained(tmp_path)
     config_json = json.loads((tmp_path / "config.json").read_text())
@@ -235,7 +243,7 @@ def test_save_and_load_round_trip_gives_identical_logits(tmp_path):
 
 def test_trust_remote_code_round_trip_without_hf_emotion(tmp_path):
     config = tester.get_config()
-    model = RMLSTMForEmotionRecognition(config).eval()
+    model = perturbed(RMLSTMForEmotionRecognition(config).eval())
     inputs = tester.get_inputs(config)
     model.save_pretrained(tmp_path / "model")
     torch.save(inputs, tmp_path / "inputs.pt")

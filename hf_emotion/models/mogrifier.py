@@ -69,12 +69,10 @@ class RMLSTMCell(nn.Module):
         bound = 1.0 / math.sqrt(self.hidden_size)
         nn.init.uniform_(self.weight_ih, -bound, bound)
         nn.init.uniform_(self.weight_hh, -bound, bound)
-        bias = torch.zeros(4 * self.hidden_size)
-        bias[self.hidden_size : 2 * self.hidden_size] = 1.0
-        with torch.no_grad():
-            nn.init.zeros_(self.bias)
-            if not getattr(self.bias, "_is_hf_initialized", False):
-                self.bias.copy_(bias.to(self.bias.device, self.bias.dtype))
+        nn.init.zeros_(self.bias)
+        if not getattr(self.bias, "_is_hf_initialized", False):  # a loaded bias is left alone
+            with torch.no_grad():
+                self.bias[self.hidden_size : 2 * self.hidden_size] = 1.0  # forget gate
 
     def mogrify(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The alternating gating rounds: returns (x'_t, h'_{t−1})."""
