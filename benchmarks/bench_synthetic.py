@@ -34,7 +34,9 @@ def main() -> None:
             result = make_synthetic_corpus(folder, n_actors=args.n_actors, num_workers=workers)
             wall = time.perf_counter() - start
             used = children_cpu() - cpu + time.process_time() - own
-        print(f"| {workers} | {result.n_clips} | {wall:.1f} | {result.n_clips / wall:.2f} | {used / result.n_clips:.3f} |")
+        print(
+            f"| {workers} | {result.n_clips} | {wall:.1f} | {result.n_clips / wall:.2f} | {used / result.n_clips:.3f} |"
+        )
 
 
 if __name__ == "__main__":

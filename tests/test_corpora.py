@@ -19,6 +19,7 @@ from hf_emotion.data import (
     load_ravdess,
     load_savee,
 )
+from hf_emotion.data.iemocap import cut_dialog_video
 
 
 @pytest.fixture(scope="module")
@@ -234,3 +235,20 @@ def test_harmonisation_merges_and_drops_on_request(tmp_path):
         iemocap, corpus="iemocap", merge={"excited": "happy"}, target_vocabulary=["happy"]
     )
     assert result["label"] == [0, 0]
+
+
+def test_cut_dialog_video_seeks_and_reports_cuts_outside_the_video(folders, tmp_path):
+    source = folders["iemocap"] / "Session2/dialog/avi/DivX/Ses02M_script01_1.avi"
+    with av.open(str(source)) as container:
+        reference = [frame.to_ndarray(format="rgb24").mean() for frame in container.decode(video=0)]
+    cuts = [
+        (2.5, 3.0, str(tmp_path / "a.mp4")),
+        (3.5, 3.9, str(tmp_path / "b.mp4")),
+        (5.0, 6.0, str(tmp_path / "c.mp4")),
+    ]
+    errors = cut_dialog_video(source, cuts)
+    assert list(errors) == [cuts[2][2]] and "no frames" in errors[cuts[2][2]]
+    assert not (tmp_path / "c.mp4").exists() and not list(tmp_path.glob("*.part"))
+    with av.open(cuts[0][2]) as container:
+        decoded = [frame.to_ndarray(format="rgb24").mean() for frame in container.decode(video=0)]
+    assert len(decoded) == 15 and np.allclose(decoded, reference[75:90], atol=2.0)

@@ -33,8 +33,8 @@ disgust      low            tense               pressed narrow mouth, brows lowe
 angry        HIGH           tense               narrowed eyes
 ============ ============== =================== ====================================================
 
-Audio carries only arousal: high arousal raises f0 (×1.45 at strong intensity), widens the intonation range,
-adds 10 dB of energy, flattens the spectral tilt and adds jitter. Video carries only the face group (a
+Audio carries only arousal: high arousal raises f0 (×1.45), widens the intonation range, adds 10 dB of energy,
+flattens the spectral tilt and adds jitter (at strong intensity; 75 % of these changes at normal intensity). Video carries only the face group (a
 valence-like cue), scaled by intensity (normal 0.6, strong 1.0) with per-clip noise. Speech rate and mouth
 motion depend on the actor, never on the emotion (the mouth follows the syllables, so an arousal-dependent
 rate would leak arousal into the video). Designed confusions:
