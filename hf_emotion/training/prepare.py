@@ -105,6 +105,7 @@ def load_or_prepare(
     seed: int = 0,
     text_featurizer: Any = None,
     num_proc: int | None = None,
+    frame_encoder: EmotionFrameEncoder | None = None,
 ) -> tuple[Dataset, EmotionFrameEncoder | None]:
     """Prepared features for `dataset` and a model `config`, reused from `cache_dir` when they match.
 
@@ -112,9 +113,16 @@ def load_or_prepare(
     the backbone (seeded random init unless the config asks for pretrained weights) which is returned so that
     :func:`hf_emotion.training.build_model` can put the same weights in the model.
 
+    A given `frame_encoder` (e.g. a trained model's own backbone) is used instead of a fresh one; the cache is
+    then not used.
+
     Returns:
         `(features, frame_encoder)`; `frame_encoder` is `None` without the frozen-backbone path.
     """
+    if frame_encoder is not None:
+        processor = EmotionProcessor.from_model_config(config)
+        features = prepare_features(dataset, processor, frame_encoder, text_featurizer, num_proc)
+        return features, frame_encoder
     frozen = (
         frozen_backbone and "video" in getattr(config, "modalities", []) and config.frame_encoder is not None
     )

@@ -1,0 +1,95 @@
+"""Arguments shared by several `hf-emotion` commands."""
+
+from __future__ import annotations
+
+import argparse
+
+from hf_emotion.data.corpora import CORPORA
+from hf_emotion.training import LoopArguments
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--corpus",
+        default="synthetic",
+        help=f"corpus name: {', '.join(sorted(CORPORA))} (default: synthetic)",
+    )
+    group.add_argument("--data-dir", help="the corpus folder")
+    group.add_argument("--features-dir", help="an already prepared features folder (instead of --data-dir)")
+    group.add_argument(
+        "--cache-dir", help="where prepared features are cached (default: DATA_DIR/.hf_emotion_cache/...)"
+    )
+    group.add_argument(
+        "--protocol",
+        choices=("speaker", "random"),
+        default="speaker",
+        help="speaker-independent folds or a random 80:20 split",
+    )
+    group.add_argument(
+        "--n-folds", type=int, help="number of speaker-independent folds (default: the corpus protocol's)"
+    )
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model-type", default="tucker_av", choices=("tucker_av", "rmlstm"))
+    group.add_argument(
+        "--preset", default="demo", choices=("demo", "paper"), help="size preset (default: demo)"
+    )
+    group.add_argument(
+        "--config-overrides", help='config fields, e.g. "hidden_size=64,modalities=[\\"audio\\"]"'
+    )
+    group.add_argument(
+        "--no-frozen-backbone",
+        action="store_true",
+        help="train the frame encoder end to end on pixels (slow on CPU)",
+    )
+
+
+def add_loop_arguments(parser: argparse.ArgumentParser, epochs: int = 30) -> None:
+    group = parser.add_argument_group("training")
+    group.add_argument("--epochs", type=int, default=epochs)
+    group.add_argument("--max-steps", type=int, help="optimiser steps (overrides --epochs)")
+    group.add_argument("--batch-size", type=int, default=16)
+    group.add_argument("--learning-rate", type=float, default=1e-3)
+    group.add_argument("--weight-decay", type=float, default=1e-4)
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
+
+
+def loop_arguments(args: argparse.Namespace, output_dir: str, **extra) -> LoopArguments:
+    return LoopArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=args.epochs,
+        max_steps=args.max_steps,
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        mixed_precision=args.mixed_precision,
+        logging_steps=5,
+        **extra,
+    )
+
+
+def default_cache_dir(args: argparse.Namespace) -> str | None:
+    if args.cache_dir or not args.data_dir:
+        return args.cache_dir
+    return f"{args.data_dir.rstrip('/')}/.hf_emotion_cache/{args.model_type}_{args.preset}"
+
+
+def format_summary(metrics: dict, title: str) -> str:
+    """A short text report: headline metrics and a per-class table."""
+    lines = [
+        title,
+        f"  accuracy (WA) {metrics['accuracy']:.3f}   UAR {metrics['unweighted_accuracy']:.3f}   "
+        f"macro-F1 {metrics['macro_f1']:.3f}   MCC {metrics['mcc']:.3f}   ({metrics['num_samples']} test clips, "
+        f"chance {1 / len(metrics['labels']):.3f})",
+        f"  {'class':<11} {'precision':>9} {'recall':>7} {'F1':>6} {'support':>8}",
+    ]
+    for name, row in metrics["per_class"].items():
+        lines.append(
+            f"  {name:<11} {row['precision']:>9.3f} {row['recall']:>7.3f} {row['f1']:>6.3f} {row['support']:>8d}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""`hf-emotion cross-validate`: every fold of a protocol → per-fold table and mean ± std (Markdown + JSON)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import (
+    add_data_arguments,
+    add_loop_arguments,
+    add_model_arguments,
+    default_cache_dir,
+    loop_arguments,
+)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "cross-validate",
+        help="train and evaluate on every fold",
+        description="Prepare features once, then train a fresh model on each fold and write "
+        "OUTPUT_DIR/cross_validation.md and .json (per-fold metrics, mean ± std over folds).",
+    )
+    add_model_arguments(parser)
+    add_data_arguments(parser)
+    parser.add_argument("--folds", type=int, nargs="+", help="only these folds (default: all)")
+    add_loop_arguments(parser)
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR")
+    parser.add_argument("--title", help="title of the Markdown table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hf_emotion.training import parse_config_overrides, prepare_output_dir
+    from hf_emotion.training.cross_validation import format_markdown, run_cross_validation, write_report
+    from hf_emotion.training.experiment import load_experiment
+
+    output_dir = prepare_output_dir(args.output_dir, overwrite=args.overwrite)
+    config, features, encoder = load_experiment(
+        args.model_type,
+        args.preset,
+        parse_config_overrides(args.config_overrides),
+        corpus=args.corpus,
+        data_dir=args.data_dir,
+        features_dir=args.features_dir,
+        cache_dir=default_cache_dir(args),
+        frozen_backbone=not args.no_frozen_backbone,
+        seed=args.seed,
+    )
+    report = run_cross_validation(
+        config,
+        features,
+        loop_arguments(args, output_dir, eval_every_epoch=False),
+        encoder,
+        protocol=args.protocol,
+        n_folds=args.n_folds,
+        folds=args.folds,
+        corpus=args.corpus,
+    )
+    title = (
+        args.title
+        or f"{args.model_type} ({args.config_overrides or args.preset}) on {args.corpus}, {args.protocol} folds"
+    )
+    markdown, data = write_report(report, output_dir, title)
+    print(format_markdown(report, title))
+    print(f"written: {markdown}, {data}")
+    return 0

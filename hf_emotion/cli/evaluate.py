@@ -1,0 +1,84 @@
+"""`hf-emotion evaluate`: evaluate a saved model on a corpus (one fold's test side, or every clip)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .common import add_data_arguments, format_summary
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a saved model on a corpus or fold",
+        description="Load a model saved by `hf-emotion train`/`demo` (its model/ folder), prepare the corpus with the "
+        "model's own processor settings and frozen backbone, and report the metrics.",
+    )
+    parser.add_argument("--model-dir", required=True, help="a save_pretrained folder")
+    add_data_arguments(parser)
+    parser.add_argument("--fold", type=int, default=0)
+    parser.add_argument(
+        "--split",
+        choices=("test", "train", "all"),
+        default="test",
+        help="which side of the fold (or all clips)",
+    )
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--output", help="write the metrics to this JSON file")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from transformers import AutoConfig
+
+    from hf_emotion.models.modeling_common import EmotionFrameEncoder
+    from hf_emotion.training import check_dataset_labels, evaluate_model
+    from hf_emotion.training.experiment import (
+        label_names,
+        load_labelled_corpus,
+        load_prepared_dir,
+        split_fold,
+    )
+    from hf_emotion.training.factory import _model_classes, check_model_type
+    from hf_emotion.training.prepare import load_or_prepare
+
+    model_dir = Path(args.model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir} is not a saved model folder (no config.json).")
+    config = AutoConfig.from_pretrained(model_dir)
+    model = _model_classes()[check_model_type(config.model_type)][1].from_pretrained(model_dir)
+    if args.features_dir:
+        features, _ = load_prepared_dir(args.features_dir)
+    else:
+        if not args.data_dir:
+            raise ValueError("Give --data-dir (a corpus folder) or --features-dir (prepared features).")
+        dataset = load_labelled_corpus(args.corpus, args.data_dir)
+        names = list(label_names(dataset).values())
+        model_names = [config.id2label[i] for i in range(config.num_labels)]
+        if names != model_names:
+            raise ValueError(f"The model's labels {model_names} do not match the corpus labels {names}.")
+        encoder = next((m for m in model.modules() if isinstance(m, EmotionFrameEncoder)), None)
+        encoder = encoder if getattr(config, "freeze_backbone", False) else None
+        # frame features come from the model's own (frozen) backbone, so they match what it was trained on
+        features, _ = load_or_prepare(
+            dataset, config, frozen_backbone=encoder is not None, frame_encoder=encoder
+        )
+    data = (
+        features
+        if args.split == "all"
+        else split_fold(features, args.protocol, args.fold, args.n_folds, args.corpus, args.seed)[args.split]
+    )
+    check_dataset_labels(data, config, args.split)
+    metrics = evaluate_model(model, data, args.batch_size, progress=True)
+    print(
+        format_summary(
+            metrics, f"{model_dir} on {args.corpus} ({args.split} side, {args.protocol} fold {args.fold}):"
+        )
+    )
+    if args.output:
+        Path(args.output).write_text(json.dumps(metrics, indent=1))
+        print(f"metrics written to {args.output}")
+    return 0

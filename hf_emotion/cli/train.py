@@ -1,0 +1,75 @@
+"""`hf-emotion train`: train a model on one fold of a corpus and write the model, metrics and figures."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import (
+    add_data_arguments,
+    add_loop_arguments,
+    add_model_arguments,
+    default_cache_dir,
+    format_summary,
+    loop_arguments,
+)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model on one fold",
+        description="Prepare features (cached), train on one fold's training side, evaluate on its test side, and "
+        "write OUTPUT_DIR/model (save_pretrained + processor + card), metrics.json, history.json and PNG figures.",
+    )
+    add_model_arguments(parser)
+    add_data_arguments(parser)
+    parser.add_argument("--fold", type=int, default=0, help="which speaker-independent fold is the test side")
+    add_loop_arguments(parser)
+    parser.add_argument("--checkpointing-steps", type=int, help="save a resumable checkpoint every N steps")
+    parser.add_argument("--resume", action="store_true", help="resume the last checkpoint in OUTPUT_DIR")
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hf_emotion.training import parse_config_overrides, prepare_output_dir
+    from hf_emotion.training.experiment import load_experiment, split_fold
+    from hf_emotion.training.outputs import train_fold, write_run_outputs
+
+    output_dir = prepare_output_dir(args.output_dir, overwrite=args.overwrite, resuming=args.resume)
+    config, features, encoder = load_experiment(
+        args.model_type,
+        args.preset,
+        parse_config_overrides(args.config_overrides),
+        corpus=args.corpus,
+        data_dir=args.data_dir,
+        features_dir=args.features_dir,
+        cache_dir=default_cache_dir(args),
+        frozen_backbone=not args.no_frozen_backbone,
+        seed=args.seed,
+    )
+    splits = split_fold(features, args.protocol, args.fold, args.n_folds, args.corpus, args.seed)
+    loop_args = loop_arguments(
+        args,
+        output_dir,
+        checkpointing_steps=args.checkpointing_steps,
+        resume_from_checkpoint="latest" if args.resume else None,
+    )
+    model, result = train_fold(config, splits, loop_args, encoder)
+    protocol = f"{args.protocol} fold {args.fold}"
+    files = write_run_outputs(
+        model,
+        result,
+        output_dir,
+        splits["test"],
+        extra={"protocol": protocol},
+        dataset_names=(args.corpus,),
+        protocol=protocol,
+    )
+    print(format_summary(result.eval_metrics, f"{args.model_type} on {args.corpus}, {protocol}:"))
+    print(
+        f"outputs in {Path(output_dir).resolve()}: {', '.join(sorted(p.name for p in files.values() if p))}"
+    )
+    return 0

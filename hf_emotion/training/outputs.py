@@ -1,0 +1,133 @@
+"""Train one fold and write a run's outputs: the model and processor, metrics, history and figures."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from datasets import Dataset, DatasetDict
+from transformers import PretrainedConfig, PreTrainedModel
+
+from hf_emotion.metrics.emotion_metrics import flatten_metrics
+from hf_emotion.models.modeling_common import EmotionFrameEncoder
+from hf_emotion.models.processing_emotion import EmotionProcessor
+
+from .collate import EmotionDataCollator, model_input_names
+from .factory import build_model
+from .loop import LoopArguments, TrainResult, save_history, train_model
+
+logger = logging.getLogger(__name__)
+
+
+def train_fold(
+    config: PretrainedConfig,
+    splits: DatasetDict,
+    args: LoopArguments,
+    frame_encoder: EmotionFrameEncoder | None = None,
+    accelerator: Accelerator | None = None,
+) -> tuple[PreTrainedModel, TrainResult]:
+    """A freshly initialised model (seeded with `args.seed`) trained on ``splits["train"]`` and evaluated on
+    ``splits["test"]``."""
+    set_seed(args.seed)
+    model = build_model(config, frame_encoder)
+    accelerator = accelerator or Accelerator(
+        cpu=not torch.cuda.is_available(), mixed_precision=args.mixed_precision
+    )
+    result = train_model(model, splits["train"], args, eval_dataset=splits["test"], accelerator=accelerator)
+    return accelerator.unwrap_model(model), result
+
+
+@torch.no_grad()
+def _first_clip_outputs(model: PreTrainedModel, dataset: Dataset, max_clips: int = 64) -> dict[str, Any]:
+    """Attention maps of the first clip and the fused embeddings of up to `max_clips` clips."""
+    rows = dataset.select(range(min(max_clips, len(dataset)))).with_format("numpy")
+    batch = EmotionDataCollator(model_input_names(model.config))([rows[i] for i in range(len(rows))])
+    batch.pop("labels", None)
+    model.eval()
+    wants_attention = model.config.model_type == "tucker_av" and len(model.config.modalities) == 2
+    output = model(**batch, output_attentions=wants_attention) if wants_attention else model(**batch)
+    embeds = getattr(output, "fused_embeds", None)
+    if embeds is None:
+        embeds = output.logits
+    return {
+        "attentions": (output.audio_to_video_attentions[0], output.video_to_audio_attentions[0])
+        if wants_attention
+        else None,
+        "embeds": embeds,
+    }
+
+
+def write_run_outputs(
+    model: PreTrainedModel,
+    result: TrainResult,
+    output_dir: str | Path,
+    test_dataset: Dataset | None = None,
+    extra: dict[str, Any] | None = None,
+    dataset_names: tuple[str, ...] = ("synthetic",),
+    protocol: str | None = None,
+) -> dict[str, Path]:
+    """Write ``model/`` (save_pretrained + processor + model card), ``metrics.json``, ``history.json`` and the
+    figures (confusion matrices, per-class F1, training curves, attention maps, feature correlation)."""
+    from hf_emotion import plots
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    model_dir = output_dir / "model"
+    model.save_pretrained(model_dir)
+    EmotionProcessor.from_model_config(model.config).save_pretrained(model_dir)
+    files["model"] = model_dir
+    metrics = result.eval_metrics
+    if metrics is not None:
+        payload = {**metrics, **(extra or {})}
+        (output_dir / "metrics.json").write_text(json.dumps(payload, indent=1))
+        files["metrics"] = output_dir / "metrics.json"
+        labels = metrics["labels"]
+        files["confusion_counts"] = plots.plot_confusion_matrix(
+            metrics["confusion_matrix"], labels, output_dir / "confusion_matrix.png"
+        )
+        files["confusion_normalised"] = plots.plot_confusion_matrix(
+            metrics["confusion_matrix"],
+            labels,
+            output_dir / "confusion_matrix_normalized.png",
+            normalize=True,
+        )
+        files["per_class_f1"] = plots.plot_per_class_f1(metrics, output_dir / "per_class_f1.png")
+        files["card"] = _write_card(model, model_dir, metrics, dataset_names, protocol)
+    save_history(result.history, output_dir / "history.json")
+    files["history"] = output_dir / "history.json"
+    if result.history:
+        files["training_curves"] = plots.plot_training_curves(
+            result.history, output_dir / "training_curves.png"
+        )
+    if test_dataset is not None and len(test_dataset) > 1:
+        outputs = _first_clip_outputs(model, test_dataset)
+        if outputs["attentions"] is not None:
+            files["attention"] = plots.plot_attention_maps(
+                *outputs["attentions"],
+                output_dir / "attention_maps.png",
+                title="Cross-modal attention, first test clip",
+            )
+        files["feature_correlation"] = plots.plot_feature_correlation(
+            outputs["embeds"],
+            output_dir / "feature_correlation.png",
+            title="Fused embedding correlation (test clips)",
+        )
+    return files
+
+
+def _write_card(model, model_dir: Path, metrics: dict, dataset_names, protocol) -> Path | None:
+    try:
+        from hf_emotion.cards import save_model_card
+    except ImportError:  # pragma: no cover - cards are another module of the package
+        logger.warning("hf_emotion.cards is not available; no model card written.")
+        return None
+    scalars = {k: v for k, v in flatten_metrics(metrics).items() if not k.startswith(("f1_", "recall_"))}
+    return save_model_card(
+        model_dir, model, eval_results=scalars, dataset_names=dataset_names, protocol=protocol
+    )
