@@ -127,38 +127,36 @@ def _recurrence_forward(
     hoisted: bool,
     save: bool,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """x: (T, B, input), or (T, B, 4H) = W_ih x + b when `hoisted`; gate1: (T, B, H) σ(W_1 x + b_1) or empty."""
+    """x: (T, B, input), or (T, B, 4H) = W_ih x + b when `hoisted`; gate1: (T, B, H) σ(W_1 x + b_1) or empty.
+
+    Returns the hidden states (T, B, H) and, with `save`, the activations the backward pass needs.
+    """
     steps, batch = x.shape[0], x.shape[1]
     hidden = weight_hh.shape[1]
     rounds = (1 + len(round_weights)) if gate1.numel() > 0 else 0
-    num_h = (rounds + 1) // 2 + 1
-    num_x = rounds // 2 + 1
     outputs = x.new_empty(steps, batch, hidden)
-    h = x.new_zeros(batch, hidden)
-    c = x.new_zeros(batch, hidden)
+    activations = x.new_empty(steps, batch, 4 * hidden)  # σ(i), σ(f), tanh(g), σ(o)
+    cells = x.new_empty(steps, batch, hidden)
+    tanh_cells = x.new_empty(steps, batch, hidden)
+    scale1 = 1 + 2 * gate1  # (T, B, H): round 1's h multiplier for every step at once
     weight_hh_t = weight_hh.t()
     weight_ih_t = weight_ih.t()
     round_weights_t = [w.t() for w in round_weights]
-    # buffers kept for the backward pass (empty lists at inference)
+    # h-version j: h after odd round 2j − 1 (version 0 = h_{t−1}, filled after the loop); x-version j: x after
+    # even round 2j (version 0 = x_t); gate k: σ(...) of round k ≥ 2
     h_versions: list[torch.Tensor] = []
     x_versions: list[torch.Tensor] = []
     round_gates: list[torch.Tensor] = []
-    activations = x.new_empty(0)
-    cells = x.new_empty(0)
-    tanh_cells = x.new_empty(0)
     if save:
-        h_versions = [x.new_empty(steps, batch, hidden) for _ in range(num_h)]
-        x_versions = [x] + [x.new_empty(x.shape) for _ in range(num_x - 1)]
+        h_versions = [x.new_empty(steps, batch, hidden) for _ in range((rounds + 1) // 2 + 1)]
+        x_versions = [x] + [x.new_empty(x.shape) for _ in range(rounds // 2)]
         round_gates = [x.new_empty(steps, batch, w.shape[0]) for w in round_weights]
-        activations = x.new_empty(steps, batch, 4 * hidden)  # σ(i), σ(f), tanh(g), σ(o)
-        cells = x.new_empty(steps, batch, hidden)
-        tanh_cells = x.new_empty(steps, batch, hidden)
+    h = x.new_zeros(batch, hidden)
+    c = x.new_zeros(batch, hidden)
     for t in range(steps):
         xt = x[t]
-        if save:
-            h_versions[0][t] = h
         if rounds >= 1:
-            h = h * (1 + 2 * gate1[t])  # round 1 (eqs. 8–9), gate hoisted
+            h = h * scale1[t]  # round 1 (eqs. 8–9) with the gate hoisted
             if save:
                 h_versions[1][t] = h
         for k in range(2, rounds + 1):
@@ -166,12 +164,12 @@ def _recurrence_forward(
                 gate = torch.sigmoid(
                     torch.addmm(round_biases[k - 2], h, round_weights_t[k - 2])
                 )  # (B, input)
-                xt = xt * (1 + 2 * gate)  # eqs. 10–11
+                xt = torch.addcmul(xt, xt, gate, value=2.0)  # eqs. 10–11: x + 2·x⊙v
                 if save:
                     x_versions[k // 2][t] = xt
             else:
                 gate = torch.sigmoid(torch.addmm(round_biases[k - 2], xt, round_weights_t[k - 2]))  # (B, H)
-                h = h * (1 + 2 * gate)
+                h = torch.addcmul(h, h, gate, value=2.0)
                 if save:
                     h_versions[(k + 1) // 2][t] = h
             if save:
@@ -180,18 +178,18 @@ def _recurrence_forward(
             z = torch.addmm(xt, h, weight_hh_t)  # (B, 4H)
         else:
             z = torch.addmm(torch.addmm(bias, xt, weight_ih_t), h, weight_hh_t)  # (B, 4H)
-        act = torch.sigmoid(z)
-        g = torch.tanh(z[:, 2 * hidden : 3 * hidden])
-        c = act[:, hidden : 2 * hidden] * c + act[:, :hidden] * g
-        tanh_c = torch.tanh(c)
-        h = act[:, 3 * hidden :] * tanh_c
-        outputs[t] = h
-        if save:
-            activations[t] = act
-            activations[t, :, 2 * hidden : 3 * hidden] = g
-            cells[t] = c
-            tanh_cells[t] = tanh_c
-    saved = h_versions + x_versions + round_gates + [activations, cells, tanh_cells]
+        act = activations[t]
+        torch.sigmoid(z, out=act)
+        torch.tanh(z[:, 2 * hidden : 3 * hidden], out=act[:, 2 * hidden : 3 * hidden])
+        c = torch.addcmul(act[:, hidden : 2 * hidden] * c, act[:, :hidden], act[:, 2 * hidden : 3 * hidden])
+        cells[t] = c
+        tanh_c = torch.tanh(c, out=tanh_cells[t])
+        h = torch.mul(act[:, 3 * hidden :], tanh_c, out=outputs[t])
+    saved: list[torch.Tensor] = []
+    if save:
+        h_versions[0][0].zero_()
+        h_versions[0][1:] = outputs[:-1]  # h_{t−1}
+        saved = h_versions + x_versions + round_gates + [activations, cells, tanh_cells]
     return outputs, saved
 
 
@@ -204,7 +202,11 @@ def _recurrence_backward(
     saved: list[torch.Tensor],
     hoisted: bool,
 ) -> list[torch.Tensor]:
-    """Backpropagation through time. Returns [dx, dgate1, dW_ih, dW_hh, dbias] + dW_k + db_k (k ≥ 2)."""
+    """Backpropagation through time. Returns [dx, dgate1, dW_ih, dW_hh, dbias] + dW_k + db_k (k ≥ 2).
+
+    Every factor that does not depend on the incoming gradient (gate derivatives, round multipliers) is computed
+    for all steps at once before the loop, so each step is a few products and the recurrent matrix products.
+    """
     steps, batch, hidden = grad_outputs.shape[0], grad_outputs.shape[1], grad_outputs.shape[2]
     rounds = (1 + len(round_weights)) if gate1.numel() > 0 else 0
     num_h = (rounds + 1) // 2 + 1
@@ -214,58 +216,65 @@ def _recurrence_backward(
     round_gates = saved[num_h + num_x : num_h + num_x + len(round_weights)]
     activations, cells, tanh_cells = saved[-3], saved[-2], saved[-1]
     x = x_versions[0]
-    grad_z = grad_outputs.new_empty(steps, batch, 4 * hidden)
-    grad_x = x.new_empty(x.shape) if not hoisted else grad_z
+    i = activations[:, :, :hidden]
+    f = activations[:, :, hidden : 2 * hidden]
+    g = activations[:, :, 2 * hidden : 3 * hidden]
+    o = activations[:, :, 3 * hidden :]
+    cells_prev = torch.cat([torch.zeros_like(cells[:1]), cells[:-1]])  # c_{t−1}
+    out_to_cell = o * (1 - tanh_cells * tanh_cells)  # ∂h_t/∂c_t
+    cell_to_z = torch.stack(
+        [g * i * (1 - i), cells_prev * f * (1 - f), i * (1 - g * g)], dim=2
+    )  # (T, B, 3, H)
+    out_to_z = tanh_cells * o * (1 - o)  # (T, B, H)
+    scales: list[torch.Tensor] = []  # round k ≥ 2: the multiplier 1 + 2·gate
+    slopes: list[torch.Tensor] = []  # round k ≥ 2: ∂(multiplier · old)/∂(gate pre-activation) = 2·old·σ'
+    for k in range(2, rounds + 1):
+        gate = round_gates[k - 2]
+        old = x_versions[k // 2 - 1] if k % 2 == 0 else h_versions[(k - 1) // 2]
+        scales.append(1 + 2 * gate)
+        slopes.append(2 * old * gate * (1 - gate))
+    scale1 = 1 + 2 * gate1
+    slope1 = 2 * h_versions[0]  # ∂h'/∂gate1 (the sigmoid is differentiated by autograd outside)
+    grad_z = grad_outputs.new_empty(steps, batch, 4, hidden)
+    grad_x = x.new_empty(x.shape) if not hoisted else grad_z.view(steps, batch, 4 * hidden)
     grad_gate1 = grad_outputs.new_empty(gate1.shape)
     grad_pre = [grad_outputs.new_empty(steps, batch, w.shape[0]) for w in round_weights]
     dh = grad_outputs.new_zeros(batch, hidden)
     dc = grad_outputs.new_zeros(batch, hidden)
-    zero_cell = grad_outputs.new_zeros(batch, hidden)
     for t in range(steps - 1, -1, -1):
         dh = dh + grad_outputs[t]
-        act = activations[t]
-        i = act[:, :hidden]
-        f = act[:, hidden : 2 * hidden]
-        g = act[:, 2 * hidden : 3 * hidden]
-        o = act[:, 3 * hidden :]
-        tanh_c = tanh_cells[t]
-        c_prev = cells[t - 1] if t > 0 else zero_cell
-        dc = dc + dh * o * (1 - tanh_c * tanh_c)
-        dz = grad_z[t]
-        dz[:, :hidden] = dc * g * i * (1 - i)
-        dz[:, hidden : 2 * hidden] = dc * c_prev * f * (1 - f)
-        dz[:, 2 * hidden : 3 * hidden] = dc * i * (1 - g * g)
-        dz[:, 3 * hidden :] = dh * tanh_c * o * (1 - o)
-        dc = dc * f
-        dh_version = torch.mm(dz, weight_hh)  # (B, H): gradient of the last h-version
-        dx_version = torch.mm(dz, weight_ih) if not hoisted else dz  # (B, input): of the last x-version
+        dc = torch.addcmul(dc, dh, out_to_cell[t])
+        dz = grad_z[t]  # (B, 4, H)
+        torch.mul(dc.unsqueeze(1), cell_to_z[t], out=dz[:, :3])
+        torch.mul(dh, out_to_z[t], out=dz[:, 3])
+        dc = dc * f[t]
+        dz_flat = dz.view(batch, 4 * hidden)
+        dh_version = torch.mm(dz_flat, weight_hh)  # (B, H): gradient of the last h-version
+        dx_version = torch.mm(dz_flat, weight_ih) if not hoisted else dz_flat  # (B, input)
         for k in range(rounds, 1, -1):
-            gate = round_gates[k - 2][t]
             if k % 2 == 0:
-                x_old = x_versions[k // 2 - 1][t]
-                pre = dx_version * 2 * x_old * gate * (1 - gate)  # (B, input)
-                dx_version = dx_version * (1 + 2 * gate)
+                pre = torch.mul(dx_version, slopes[k - 2][t], out=grad_pre[k - 2][t])  # (B, input)
+                if k == 2:
+                    dx_version = torch.mul(dx_version, scales[0][t], out=grad_x[t])
+                else:
+                    dx_version = dx_version * scales[k - 2][t]
                 dh_version = torch.addmm(dh_version, pre, round_weights[k - 2])
             else:
-                h_old = h_versions[(k - 1) // 2][t]
-                pre = dh_version * 2 * h_old * gate * (1 - gate)  # (B, H)
-                dh_version = dh_version * (1 + 2 * gate)
+                pre = torch.mul(dh_version, slopes[k - 2][t], out=grad_pre[k - 2][t])  # (B, H)
+                dh_version = dh_version * scales[k - 2][t]
                 dx_version = torch.addmm(dx_version, pre, round_weights[k - 2])
-            grad_pre[k - 2][t] = pre
         if rounds >= 1:
-            grad_gate1[t] = dh_version * 2 * h_versions[0][t]
-            dh_version = dh_version * (1 + 2 * gate1[t])
-        if not hoisted:
-            grad_x[t] = dx_version
+            torch.mul(dh_version, slope1[t], out=grad_gate1[t])
+            dh_version = dh_version * scale1[t]
         dh = dh_version
-    flat_grad_z = grad_z.reshape(steps * batch, 4 * hidden)
+    flat_grad_z = grad_z.view(steps * batch, 4 * hidden)
     grad_weight_hh = torch.mm(flat_grad_z.t(), h_versions[num_h - 1].reshape(steps * batch, hidden))
     if hoisted:
         grad_weight_ih = weight_ih.new_empty(0)
         grad_bias = weight_ih.new_empty(0)
     else:
         final_x = x_versions[num_x - 1].reshape(steps * batch, x.shape[2])
-        grad_weight_ih = torch.mm(flat_grad_z.t(), final_x)  # (4H, input)
+        grad_weight_ih = torch.mm(flat_grad_z.t(), final_x)  # (4H, input): one product over all steps
         grad_bias = flat_grad_z.sum(0)
     grad_round_weights: list[torch.Tensor] = []
     grad_round_biases: list[torch.Tensor] = []

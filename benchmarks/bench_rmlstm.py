@@ -1,0 +1,216 @@
+"""Speed of the residual mogrifier LSTM (`rmlstm`) on CPU.
+
+Part 1 — the recurrence, side by side in one run (T = 90, input 1,384 ≈ 1,400, hidden 256, 2 layers, batch 32):
+    torch.nn.LSTM (fused oneDNN/cuDNN kernel) | RMLSTM fast path (TorchScript loops, hand-written backward)
+    | the same loops in plain Python | the eager per-step RMLSTMCell loop (autograd through every step)
+    forward (inference, no_grad) and forward + backward. Variants are interleaved round-robin and the minimum
+    over repeats is reported (the machine may be shared), with the median beside it.
+Part 2 — the paper's Table 5 (training time per epoch, test time per sample) for every `cell_type` on a synthetic
+    feature dataset the size of SAVEE (480 clips, 80:20 split): MFCC 40 × 300, 30 frame features × 1280, TF-IDF 64.
+
+Usage: python benchmarks/bench_rmlstm.py [--repeats 5] [--skip-table5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from hf_emotion.models import mogrifier  # noqa: E402
+from hf_emotion.models.configuration_rmlstm import RMLSTMConfig  # noqa: E402
+from hf_emotion.models.modeling_rmlstm import RMLSTMEncoder, RMLSTMForEmotionRecognition  # noqa: E402
+
+
+def use_loops(kind: str) -> None:
+    """Select the TorchScript-compiled or plain Python loops of the fast path."""
+    mogrifier._COMPILED.clear()
+    if kind == "python":
+        mogrifier._COMPILED["forward"] = mogrifier._recurrence_forward
+        mogrifier._COMPILED["backward"] = mogrifier._recurrence_backward
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def bench_recurrence(repeats: int, batch: int, steps: int) -> dict:
+    torch.manual_seed(0)
+    config = RMLSTMConfig(frame_encoder=None, num_time_steps=steps, dropout=0.0)
+    size = config.fused_feature_size
+    x = torch.randn(batch, steps, size)
+    lstm = nn.LSTM(size, config.hidden_size, num_layers=config.num_layers, batch_first=True)
+    rmlstm = RMLSTMEncoder(config)
+    eager = RMLSTMEncoder(config)
+    eager.load_state_dict(rmlstm.state_dict())
+    for layer in eager.layers:
+        layer.fast_recurrence = False
+
+    def forward(module):
+        def run():
+            with torch.no_grad():
+                out = module(x)
+            return out
+
+        return run
+
+    def forward_backward(module):
+        def run():
+            out = module(x)
+            out = out[0] if isinstance(module, nn.LSTM) else out[-1]
+            out.sum().backward()
+            module.zero_grad(set_to_none=True)
+
+        return run
+
+    variants = {
+        "nn.LSTM": (lstm, "script"),
+        "RMLSTM fast (TorchScript)": (rmlstm, "script"),
+        "RMLSTM fast (Python loops)": (rmlstm, "python"),
+        "RMLSTM eager per-step": (eager, "script"),
+    }
+    times = {(name, mode): [] for name in variants for mode in ("forward", "forward+backward")}
+    for module, loops in variants.values():  # warm-up (TorchScript profiles its first runs)
+        use_loops(loops)
+        for _ in range(2):
+            forward(module)()
+            forward_backward(module)()
+    for repeat in range(repeats):
+        for name, (module, loops) in variants.items():
+            use_loops(loops)
+            times[(name, "forward")].append(timed(forward(module)))
+            times[(name, "forward+backward")].append(timed(forward_backward(module)))
+        print(f"  repeat {repeat + 1}/{repeats} done", file=sys.stderr)
+    use_loops("script")
+    return {key: (min(values), statistics.median(values)) for key, values in times.items()}
+
+
+def synthetic_features(count: int, config: RMLSTMConfig, generator: torch.Generator) -> dict:
+    labels = torch.randint(0, config.num_labels, (count,), generator=generator)
+    cue = labels.float()[:, None, None] / config.num_labels
+    return {
+        "input_features": torch.randn(count, config.num_mfcc, 300, generator=generator) + cue,
+        "frame_features": torch.randn(count, config.num_frames, config.frame_feature_dim, generator=generator)
+        + cue,
+        "text_features": torch.rand(count, config.text_feature_dim, generator=generator),
+        "labels": labels,
+    }
+
+
+def bench_table5(batch: int = 32) -> dict:
+    results = {}
+    generator = torch.Generator().manual_seed(0)
+    base = RMLSTMConfig(frame_encoder=None)
+    train = synthetic_features(384, base, generator)
+    test = synthetic_features(96, base, generator)
+    for cell_type in ("mlp", "gru", "lstm", "mlstm", "rmlstm"):
+        torch.manual_seed(0)
+        model = RMLSTMForEmotionRecognition(RMLSTMConfig(frame_encoder=None, cell_type=cell_type))
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        model.train()
+        start = time.perf_counter()
+        for first in range(0, 384, batch):
+            inputs = {key: value[first : first + batch] for key, value in train.items()}
+            loss = model(**inputs).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        epoch = time.perf_counter() - start
+        model.eval()
+        with torch.no_grad():
+            start = time.perf_counter()
+            for index in range(96):
+                model(**{key: value[index : index + 1] for key, value in test.items() if key != "labels"})
+            per_sample = (time.perf_counter() - start) / 96
+            start = time.perf_counter()
+            model(**{key: value for key, value in test.items() if key != "labels"})
+            batched = (time.perf_counter() - start) / 96
+        results[cell_type] = (epoch, per_sample, batched)
+        print(f"  {cell_type} done", file=sys.stderr)
+    return results
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"load average {load:.1f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=90)
+    parser.add_argument("--skip-table5", action="store_true")
+    args = parser.parse_args()
+    print(f"Machine: {machine()}\n")
+    result = bench_recurrence(args.repeats, args.batch, args.steps)
+    print(
+        f"Recurrence: batch {args.batch}, T = {args.steps}, input {RMLSTMConfig().fused_feature_size}, hidden 256, "
+        f"2 layers, 2 mogrifier rounds; ms, min over {args.repeats} repeats (median)\n"
+    )
+    print("| variant | forward | forward+backward | fwd vs nn.LSTM | fwd+bwd vs nn.LSTM |")
+    print("|---|---|---|---|---|")
+    base_f = result[("nn.LSTM", "forward")][0]
+    base_fb = result[("nn.LSTM", "forward+backward")][0]
+    for name in (
+        "nn.LSTM",
+        "RMLSTM fast (TorchScript)",
+        "RMLSTM fast (Python loops)",
+        "RMLSTM eager per-step",
+    ):
+        (f_min, f_med), (fb_min, fb_med) = result[(name, "forward")], result[(name, "forward+backward")]
+        print(
+            f"| {name} | {f_min * 1e3:.0f} ({f_med * 1e3:.0f}) | {fb_min * 1e3:.0f} ({fb_med * 1e3:.0f}) | "
+            f"{f_min / base_f:.2f}× | {fb_min / base_fb:.2f}× |"
+        )
+    fast_f = result[("RMLSTM fast (TorchScript)", "forward")][0]
+    fast_fb = result[("RMLSTM fast (TorchScript)", "forward+backward")][0]
+    eager_f = result[("RMLSTM eager per-step", "forward")][0]
+    eager_fb = result[("RMLSTM eager per-step", "forward+backward")][0]
+    print(
+        f"\nRMLSTM fast vs nn.LSTM: forward {fast_f / base_f:.2f}×, forward+backward {fast_fb / base_fb:.2f}× "
+        "(target ≤ 3×)"
+    )
+    print(
+        f"RMLSTM fast speed-up over the eager loop: forward {eager_f / fast_f:.2f}×, forward+backward "
+        f"{eager_fb / fast_fb:.2f}× (target ≥ 3×)"
+    )
+    if args.skip_table5:
+        return
+    table = bench_table5()
+    print(
+        "\nTable 5 style: synthetic SAVEE-sized feature set (384 train / 96 test clips; MFCC 40×300, 30 frame "
+        "features × 1280, TF-IDF 64; T = 30), default configs, frame_encoder=None (precomputed features)\n"
+    )
+    print(
+        "| cell_type | training time per epoch (s) | test time per sample, batch 1 (ms) | batched (ms/sample) |"
+    )
+    print("|---|---|---|---|")
+    for cell_type, (epoch, per_sample, batched) in table.items():
+        print(f"| {cell_type} | {epoch:.2f} | {per_sample * 1e3:.2f} | {batched * 1e3:.2f} |")
+    print(f"\nMachine at the end: {machine()}")
+
+
+if __name__ == "__main__":
+    main()
