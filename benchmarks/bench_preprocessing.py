@@ -3,6 +3,8 @@
 Two sources: the synthetic corpus (``make_synthetic_corpus`` defaults: 320 x 240, 30 fps, 16 kHz) and
 RAVDESS-format clips written here (1280 x 720 H.264, 29.97 fps, 48 kHz stereo AAC, the real corpus's format).
 Measured with 1 worker process and 2 worker processes (one torch thread each), with and without face cropping.
+CPU seconds per clip (the worker's process time) are reported beside wall time: on a shared machine they are the
+stable figure.
 
     python benchmarks/bench_preprocessing.py [--clips 8]
 """
@@ -72,23 +74,24 @@ def _init_worker(crop_faces: bool) -> None:
     _PROCESSOR = EmotionProcessor(video_processor=EmotionVideoProcessor(crop_faces=crop_faces))
 
 
-def _prepare(path: str) -> float:
-    start = time.perf_counter()
+def _prepare(path: str) -> tuple[float, float]:
+    """Prepare one clip; returns (wall seconds, CPU seconds of this worker process)."""
+    start, cpu_start = time.perf_counter(), time.process_time()
     inputs = _PROCESSOR(videos=path, return_tensors="np")
     assert inputs["input_features"].shape == (1, 128, 256)
     assert inputs["pixel_values_videos"].shape == (1, 90, 3, 224, 224)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu_start
 
 
-def measure(paths: list[str], processes: int, crop_faces: bool) -> tuple[float, float]:
-    """Returns (clips per second over the whole run, median seconds per clip inside a worker)."""
+def measure(paths: list[str], processes: int, crop_faces: bool) -> tuple[float, float, float]:
+    """Returns (clips per second over the run, median wall s per clip, median CPU s per clip)."""
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes, initializer=_init_worker, initargs=(crop_faces,)) as pool:
         pool.map(_prepare, paths[:processes])  # warm-up: imports, first decoder
         start = time.perf_counter()
-        per_clip = pool.map(_prepare, paths, chunksize=1)
+        timings = np.array(pool.map(_prepare, paths, chunksize=1))
         elapsed = time.perf_counter() - start
-    return len(paths) / elapsed, float(np.median(per_clip))
+    return len(paths) / elapsed, float(np.median(timings[:, 0])), float(np.median(timings[:, 1]))
 
 
 def main() -> None:
@@ -111,22 +114,21 @@ def main() -> None:
         sources["RAVDESS format (1280x720, 29.97 fps, 48 kHz AAC)"] = [
             str(write_ravdess_like_clip(Path(tmp) / f"clip{i}.mp4", seed=i)) for i in range(args.clips)
         ]
+        print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; load average {os.getloadavg()}")
         print(
-            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}"
+            "| source | face crop | processes | clips/s | wall s / clip | CPU s / clip | CPU real-time factor |"
         )
-        print(
-            "| source | face crop | processes | clips/s | s per clip (one core) | real-time factor (3 s clip) |"
-        )
-        print("|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|")
         for name, paths in sources.items():
             for crop_faces in (False, True):
                 for processes in (1, 2):
-                    rate, per_clip = measure(paths, processes, crop_faces)
+                    rate, wall, cpu = measure(paths, processes, crop_faces)
                     print(
-                        f"| {name} | {'yes' if crop_faces else 'no'} | {processes} | {rate:.2f} | {per_clip:.2f} | "
-                        f"{3.0 / per_clip:.1f}x |",
+                        f"| {name} | {'yes' if crop_faces else 'no'} | {processes} | {rate:.2f} | {wall:.2f} | "
+                        f"{cpu:.2f} | {3.0 / cpu:.1f}x |",
                         flush=True,
                     )
+        print(f"load average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":
