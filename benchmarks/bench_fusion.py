@@ -3,7 +3,8 @@
 1. Fusion (Tucker core + factorized bilinear pooling) at the paper's sizes, batch 32, forward + backward on CPU:
    the factorised implementation (`TuckerAVFusion`) against the naive reference that materialises the
    N × 60 × 256 × 256 outer-product tensor and the core (tests/tucker_reference.py). Each variant runs in its own
-   subprocess so that its peak resident memory (ru_maxrss above the process's baseline) is its own.
+   subprocess so that its peak resident memory (ru_maxrss above the process's RSS after a batch-1 warm-up)
+   is its own.
 2. Forward time per clip of the paper-config model, fp32 and bf16 autocast, with `frame_features` and with
    `pixel_values_videos`.
 
@@ -39,16 +40,21 @@ def run_fusion_variant(variant: str, batch: int, repeats: int) -> dict:
 
     torch.manual_seed(0)
     fusion = TuckerAVFusion(60, 256, time_rank=30, audio_rank=128, video_rank=128, output_size=512, factor=4)
-    audio = torch.randn(batch, 60, 256, requires_grad=True)
-    video = torch.randn(batch, 60, 256, requires_grad=True)
-    forward = (lambda: fusion(audio, video)) if variant == "factorised" else (lambda: naive_fusion(fusion, audio, video, bilinear_readout=False))
-    baseline = _peak_rss_mb()  # parameters and inputs allocated, nothing computed yet
-    forward().sum().backward()  # warm-up
-    times = []
-    for _ in range(repeats):
+
+    def step(n: int) -> float:
+        audio = torch.randn(n, 60, 256, requires_grad=True)
+        video = torch.randn(n, 60, 256, requires_grad=True)
         start = time.perf_counter()
-        forward().sum().backward()
-        times.append(time.perf_counter() - start)
+        if variant == "factorised":
+            fused = fusion(audio, video)
+        else:
+            fused = naive_fusion(fusion, audio, video, bilinear_readout=False)
+        fused.sum().backward()
+        return time.perf_counter() - start
+
+    step(1)  # warm-up at batch 1: loads kernels and thread pools, so the baseline below excludes them
+    baseline = _peak_rss_mb()
+    times = [step(batch) for _ in range(repeats)]
     return {"variant": variant, "seconds": min(times), "peak_extra_mb": max(_peak_rss_mb() - baseline, 0.0)}
 
 
@@ -74,7 +80,10 @@ def model_benchmark(repeats: int) -> list[dict]:
     audio = torch.randn(1, 128, 256)
     inputs = {
         "frame_features": {"input_features": audio, "frame_features": torch.randn(1, 90, 512)},
-        "pixel_values_videos": {"input_features": audio, "pixel_values_videos": torch.randn(1, 90, 3, 224, 224)},
+        "pixel_values_videos": {
+            "input_features": audio,
+            "pixel_values_videos": torch.randn(1, 90, 3, 224, 224),
+        },
     }
     rows = []
     for name, batch in inputs.items():
@@ -91,22 +100,28 @@ def model_benchmark(repeats: int) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-model", action="store_true")
     args = parser.parse_args()
     import torch
 
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    )
     fast, naive = fusion_benchmark(args.batch, args.repeats)
-    print(f"\nFusion stage, batch {args.batch}, forward + backward, paper sizes (60×256 → core 30×128×128 → 512):")
+    print(
+        f"\nFusion stage, batch {args.batch}, forward + backward, paper sizes (60×256 → core 30×128×128 → 512):"
+    )
     print("| variant | time (s) | peak extra memory (MB) |\n|---|---|---|")
     for row in (fast, naive):
         print(f"| {row['variant']} | {row['seconds']:.3f} | {row['peak_extra_mb']:.0f} |")
     print(
         f"speed-up ×{naive['seconds'] / fast['seconds']:.1f}, memory ×"
-        f"{naive['peak_extra_mb'] / max(fast['peak_extra_mb'], 1.0):.1f} (peak RSS above the RSS once inputs and parameters exist)"
+        f"{naive['peak_extra_mb'] / max(fast['peak_extra_mb'], 1.0):.1f} (peak RSS above the RSS after a batch-1 warm-up)"
     )
     if not args.skip_model:
         print("\nModel forward time per clip (batch 1), paper config:")
