@@ -139,7 +139,7 @@ def test_timeline_decodes_window_by_window(classifier, media, monkeypatch):
     assert all(len(s["predictions"]) == 3 and s["label"] == s["predictions"][0]["label"] for s in timeline)
     # Reference for the second window, decoded independently: frames of [3, 6) s and samples 48,000-96,000.
     rate = 16000
-    frames = load_video_frames(path, 4, 3.0, 6.0, short_side=32)
+    frames = load_video_frames(path, 4, 3.0, 6.0)
     audio = load_audio(path, rate)[3 * rate : 6 * rate]
     expected = reference_scores(classifier, videos=frames, audio=audio, sampling_rate=rate)
     assert as_dict(timeline[1]["predictions"]) == pytest.approx(
@@ -267,3 +267,37 @@ def test_predict_command(model_dir, media, capsys):
     assert args.func(args) == 0
     printed = json.loads(capsys.readouterr().out)
     assert [(s["start"], s["end"]) for s in printed["predictions"]] == [(0.0, 6.0), (6.0, 12.0)]
+
+
+def test_text_model_needs_and_uses_the_transcript(media):
+    from hf_emotion.models.configuration_rmlstm import RMLSTMConfig
+    from hf_emotion.models.modeling_rmlstm import RMLSTMForEmotionRecognition
+    from hf_emotion.models.text_featurization import TfidfTextFeaturizer
+
+    featurizer = TfidfTextFeaturizer().fit(["Kids are talking by the door", "Dogs are sitting by the door"])
+    config = RMLSTMConfig(
+        modalities=["audio", "text"],
+        num_mfcc=13,
+        frame_encoder=None,
+        text_feature_dim=featurizer.vocabulary_size,
+        hidden_size=8,
+        num_layers=1,
+        num_time_steps=5,
+    )
+    torch.manual_seed(0)
+    model = RMLSTMForEmotionRecognition(config).eval()
+    processor = EmotionProcessor.from_model_config(config, text_featurizer=featurizer)
+    classifier = pipeline(TASK, model=model, processor=processor)
+    clip = str(media["clip"])
+    with pytest.raises(ValueError, match="uses text"):
+        classifier(clip)
+    kids = classifier(clip, transcript="Kids are talking by the door")
+    features = processor(videos=clip, text="Kids are talking by the door")
+    with torch.no_grad():
+        logits = model(
+            input_features=features["input_features"], text_features=features["text_features"]
+        ).logits
+    expected = {config.id2label[i]: float(p) for i, p in enumerate(logits.softmax(-1)[0])}
+    assert as_dict(kids) == pytest.approx(expected, abs=1e-6)
+    dogs = classifier({"video": clip, "transcript": "Dogs are sitting by the door"})
+    assert as_dict(dogs) != pytest.approx(as_dict(kids), abs=1e-7)  # the transcript reaches the model

@@ -244,9 +244,10 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
         for start, end in segment_bounds(duration, chunk_length_s, stride_length_s):
             frames = waveform = None
             if "video" in self.modalities:
+                # Full size, as the processor decodes files; it resizes on uint8 tensors.
                 frames = load_video_frames(
-                    path, video_processor.num_frames, start, end, short_side=video_processor.decode_short_side
-                )  # (num_frames, height, width, 3)
+                    path, video_processor.num_frames, start, end
+                )  # (num_frames, H, W, 3)
             if audio_decoder is not None:
                 try:
                     samples = audio_decoder.get_samples_played_in_range(start, end)
