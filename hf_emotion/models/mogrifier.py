@@ -155,25 +155,23 @@ def _recurrence_forward(
     c = x.new_zeros(batch, hidden)
     for t in range(steps):
         xt = x[t]
-        if rounds >= 1:
-            h = h * scale1[t]  # round 1 (eqs. 8–9) with the gate hoisted
-            if save:
-                h_versions[1][t] = h
+        if rounds >= 1:  # round 1 (eqs. 8–9) with the gate hoisted
+            h = torch.mul(h, scale1[t], out=h_versions[1][t]) if save else h * scale1[t]
         for k in range(2, rounds + 1):
             if k % 2 == 0:
-                gate = torch.sigmoid(
-                    torch.addmm(round_biases[k - 2], h, round_weights_t[k - 2])
-                )  # (B, input)
-                xt = torch.addcmul(xt, xt, gate, value=2.0)  # eqs. 10–11: x + 2·x⊙v
-                if save:
-                    x_versions[k // 2][t] = xt
+                pre = torch.addmm(round_biases[k - 2], h, round_weights_t[k - 2])  # (B, input)
+                if save:  # written straight into the saved buffers
+                    gate = torch.sigmoid(pre, out=round_gates[k - 2][t])
+                    xt = torch.addcmul(xt, xt, gate, value=2.0, out=x_versions[k // 2][t])
+                else:
+                    xt = torch.addcmul(xt, xt, torch.sigmoid(pre), value=2.0)  # eqs. 10–11: x + 2·x⊙v
             else:
-                gate = torch.sigmoid(torch.addmm(round_biases[k - 2], xt, round_weights_t[k - 2]))  # (B, H)
-                h = torch.addcmul(h, h, gate, value=2.0)
+                pre = torch.addmm(round_biases[k - 2], xt, round_weights_t[k - 2])  # (B, H)
                 if save:
-                    h_versions[(k + 1) // 2][t] = h
-            if save:
-                round_gates[k - 2][t] = gate
+                    gate = torch.sigmoid(pre, out=round_gates[k - 2][t])
+                    h = torch.addcmul(h, h, gate, value=2.0, out=h_versions[(k + 1) // 2][t])
+                else:
+                    h = torch.addcmul(h, h, torch.sigmoid(pre), value=2.0)  # eqs. 8–9: h + 2·h⊙u
         if hoisted:
             z = torch.addmm(xt, h, weight_hh_t)  # (B, 4H)
         else:
