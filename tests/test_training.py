@@ -154,3 +154,44 @@ def test_two_cpu_processes_end_with_identical_weights_and_falling_loss(tmp_path)
     ]
     assert losses[-1] < losses[0] - 0.05
     assert (tmp_path / "run/model/config.json").is_file()
+
+
+@pytest.mark.slow
+def test_trainer_script_runs_a_few_steps_with_package_metrics(tmp_path):
+    make_feature_dataset().save_to_disk(str(tmp_path / "features"))
+    command = [
+        sys.executable,
+        str(ROOT / "examples/train_trainer.py"),
+        "--features_dir",
+        str(tmp_path / "features"),
+        "--preset",
+        "paper",
+        "--config_overrides",
+        TINY_TUCKER,
+        "--n_folds",
+        "2",
+        "--output_dir",
+        str(tmp_path / "run"),
+        "--max_steps",
+        "3",
+        "--per_device_train_batch_size",
+        "8",
+        "--report_to",
+        "none",
+        "--use_cpu",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+    ]
+    completed = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run/eval_metrics.json").read_text())
+    assert {"eval_accuracy", "eval_unweighted_accuracy", "eval_macro_f1", "eval_mcc", "eval_f1_sad"} <= set(
+        metrics
+    )
+    assert (tmp_path / "run/model.safetensors").is_file() and (
+        tmp_path / "run/processor_config.json"
+    ).is_file()

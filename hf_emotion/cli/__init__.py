@@ -11,9 +11,9 @@ import argparse
 import logging
 import sys
 
-from . import corpus, cross_validate, demo, evaluate, train
+from . import corpus, cross_validate, demo, evaluate, inference, train
 
-COMMAND_MODULES = [corpus, train, evaluate, cross_validate, demo]
+COMMAND_MODULES = [corpus, train, evaluate, cross_validate, demo, inference]
 
 
 def build_parser() -> argparse.ArgumentParser:
