@@ -10,20 +10,42 @@ Importing the package registers both model types with the transformers Auto clas
 
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
+from .models.configuration_rmlstm import RMLSTMConfig
 from .models.configuration_tucker_av import RAVDESS_EMOTIONS, TuckerAVConfig
+from .models.feature_extraction_emotion import EmotionFeatureExtractor
+from .models.modeling_rmlstm import RMLSTMForEmotionRecognition, RMLSTMModel, RMLSTMOutput
 from .models.modeling_tucker_av import (
     TuckerAVForEmotionRecognition,
     TuckerAVModel,
     TuckerAVOutput,
 )
+from .models.pipeline_emotion import AudioVisualEmotionPipeline, register_pipeline
+from .models.processing_emotion import EmotionProcessor, register_processors
+from .models.text_featurization import TfidfTextFeaturizer
+from .models.video_processing_emotion import EmotionVideoProcessor
 
 __version__ = "0.1.0"
 
-AutoConfig.register(TuckerAVConfig.model_type, TuckerAVConfig, exist_ok=True)
-AutoModel.register(TuckerAVConfig, TuckerAVModel, exist_ok=True)
-AutoModelForAudioClassification.register(TuckerAVConfig, TuckerAVForEmotionRecognition, exist_ok=True)
+for _config, _base, _head in (
+    (TuckerAVConfig, TuckerAVModel, TuckerAVForEmotionRecognition),
+    (RMLSTMConfig, RMLSTMModel, RMLSTMForEmotionRecognition),
+):
+    AutoConfig.register(_config.model_type, _config, exist_ok=True)
+    AutoModel.register(_config, _base, exist_ok=True)
+    AutoModelForAudioClassification.register(_config, _head, exist_ok=True)
+register_processors(TuckerAVConfig, RMLSTMConfig)
+register_pipeline()
 
 __all__ = [
+    "AudioVisualEmotionPipeline",
+    "EmotionFeatureExtractor",
+    "EmotionProcessor",
+    "EmotionVideoProcessor",
+    "RMLSTMConfig",
+    "RMLSTMForEmotionRecognition",
+    "RMLSTMModel",
+    "RMLSTMOutput",
+    "TfidfTextFeaturizer",
     "RAVDESS_EMOTIONS",
     "TuckerAVConfig",
     "TuckerAVModel",

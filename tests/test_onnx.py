@@ -56,7 +56,7 @@ def test_export_from_saved_directory_and_errors(tmp_path):
 def test_export_onnx_command(tmp_path, capsys):
     import argparse
 
-    from hf_emotion.cli_inference import register
+    from hf_emotion.cli.inference import register
 
     TuckerAVForEmotionRecognition(TuckerAVConfig(**{**TINY_CONFIG, "frame_encoder": None})).save_pretrained(
         tmp_path

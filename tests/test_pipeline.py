@@ -247,7 +247,7 @@ def test_saved_pipeline_loads_with_remote_code_only(classifier, media, tmp_path)
 def test_predict_command(model_dir, media, capsys):
     import argparse
 
-    from hf_emotion.cli_inference import register
+    from hf_emotion.cli.inference import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
