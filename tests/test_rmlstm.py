@@ -9,8 +9,10 @@ import textwrap
 
 import pytest
 import torch
+import transformers
 from torch import nn
 
+import hf_emotion
 from hf_emotion.models.configuration_rmlstm import RMLSTMConfig
 from hf_emotion.models.modeling_rmlstm import RMLSTMForEmotionRecognition, RMLSTMModel, resample_time
 from hf_emotion.models.mogrifier import RMLSTMCell, RMLSTMLayer, mogrifier_lstm_sequence
@@ -236,9 +238,19 @@ def test_save_and_load_round_trip_gives_identical_logits(tmp_path):
     config_json = json.loads((tmp_path / "config.json").read_text())
     assert config_json["model_type"] == "rmlstm" and config_json["residual"] is True
     assert config_json["auto_map"]["AutoModelForAudioClassification"].endswith("RMLSTMForEmotionRecognition")
-    reloaded = RMLSTMForEmotionRecognition.from_pretrained(tmp_path).eval()
+    reloaded = transformers.AutoModelForAudioClassification.from_pretrained(tmp_path).eval()
+    assert type(reloaded) is RMLSTMForEmotionRecognition
     with torch.no_grad():
         torch.testing.assert_close(model(**inputs).logits, reloaded(**inputs).logits, rtol=0, atol=0)
+
+
+def test_auto_classes_are_registered():
+    config = transformers.AutoConfig.for_model("rmlstm", frame_encoder=None)
+    assert isinstance(config, RMLSTMConfig) and hf_emotion.RMLSTMConfig is RMLSTMConfig
+    assert isinstance(transformers.AutoModel.from_config(config), RMLSTMModel)
+    assert isinstance(
+        transformers.AutoModelForAudioClassification.from_config(config), RMLSTMForEmotionRecognition
+    )
 
 
 def test_trust_remote_code_round_trip_without_hf_emotion(tmp_path):
