@@ -44,12 +44,15 @@ from hf_emotion.training.experiment import load_experiment, split_fold
 @dataclass
 class ModelArguments:
     model_type: str = field(default="tucker_av", metadata={"help": "tucker_av or rmlstm"})
-    preset: str = field(default="demo", metadata={"help": "size preset: 'paper' or 'demo'"})
+    preset: str = field(
+        default="demo", metadata={"help": "size preset: demo, cached (frozen backbone) or paper"}
+    )
     config_overrides: str | None = field(
         default=None, metadata={"help": "comma-separated config fields, e.g. hidden_size=64,num_frames=16"}
     )
-    frozen_backbone: bool = field(
-        default=True, metadata={"help": "cache frame embeddings of a frozen backbone and train on them"}
+    frozen_backbone: bool | None = field(
+        default=None,
+        metadata={"help": "override the preset: cached frozen-backbone features (true) or pixels (false)"},
     )
 
 

@@ -30,10 +30,13 @@ from hf_emotion.training.loop import check_dataset_labels, prepare_output_dir
 @dataclass
 class ExperimentArguments:
     model_type: str = field(default="tucker_av", metadata={"help": "tucker_av or rmlstm"})
-    preset: str = field(default="demo", metadata={"help": "size preset: 'paper' or 'demo'"})
+    preset: str = field(
+        default="demo", metadata={"help": "size preset: demo, cached (frozen backbone) or paper"}
+    )
     config_overrides: str | None = field(default=None, metadata={"help": "e.g. hidden_size=64,num_frames=16"})
-    frozen_backbone: bool = field(
-        default=True, metadata={"help": "train on cached frozen-backbone frame features"}
+    frozen_backbone: bool | None = field(
+        default=None,
+        metadata={"help": "override the preset: cached frozen-backbone features (true) or pixels (false)"},
     )
     corpus: str = field(
         default="synthetic", metadata={"help": "ravdess, crema_d, savee, ckplus, iemocap, synthetic"}

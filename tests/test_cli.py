@@ -81,7 +81,8 @@ def test_unknown_model_type_in_a_subprocess(tmp_path):
 @pytest.mark.slow
 def test_tiny_demo_end_to_end_then_evaluate_the_saved_model(tmp_path):
     out, corpus = tmp_path / "demo", tmp_path / "corpus"
-    completed = cli("demo", "--tiny", "--output-dir", out, "--corpus-dir", corpus)
+    # the frozen-backbone path: frame embeddings cached once, training on `frame_features`
+    completed = cli("demo", "--tiny", "--preset", "cached", "--output-dir", out, "--corpus-dir", corpus)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "accuracy (WA)" in completed.stdout and "UAR" in completed.stdout
     for name in (

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         features_dir=args.features_dir,
         cache_dir=default_cache_dir(args),
-        frozen_backbone=not args.no_frozen_backbone,
+        frozen_backbone=args.frozen_backbone,
         seed=args.seed,
     )
     splits = split_fold(features, args.protocol, args.fold, args.n_folds, args.corpus, args.seed)

@@ -98,27 +98,30 @@ def load_experiment(
     data_dir: str | Path | None = None,
     features_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
-    frozen_backbone: bool = True,
+    frozen_backbone: bool | None = None,
     seed: int = 0,
     **corpus_kwargs: Any,
 ) -> tuple[PretrainedConfig, Dataset, EmotionFrameEncoder | None]:
     """The model config (labels from the data) and the prepared features of an experiment: from
     `features_dir` when given, else from the corpus in `data_dir` (prepared once, cached in `cache_dir`).
+    `frozen_backbone`, when given, overrides the config's `freeze_backbone` (True: cached frame features of a
+    frozen backbone; False: the backbone trains on pixels).
 
     Returns:
         `(config, features, frame_encoder)`; `frame_encoder` is the frozen backbone of the cached
         `frame_features` (to copy into the model), or `None`.
     """
+    overrides = dict(config_overrides or {})
+    if frozen_backbone is not None:
+        overrides["freeze_backbone"] = frozen_backbone
     if features_dir is not None:
         features, _ = load_prepared_dir(features_dir)
-        config = build_config(model_type, label_names(features), preset, config_overrides)
+        config = build_config(model_type, label_names(features), preset, overrides)
         _, encoder = load_prepared_dir(features_dir, config, seed)
         return config, features, encoder
     if corpus is None or data_dir is None:
         raise ValueError("Give either a prepared features folder or a corpus name and its folder.")
     dataset = load_labelled_corpus(corpus, data_dir, seed=seed, **corpus_kwargs)
-    config = build_config(model_type, label_names(dataset), preset, config_overrides)
-    features, encoder = load_or_prepare(
-        dataset, config, cache_dir=cache_dir, frozen_backbone=frozen_backbone, seed=seed
-    )
+    config = build_config(model_type, label_names(dataset), preset, overrides)
+    features, encoder = load_or_prepare(dataset, config, cache_dir=cache_dir, seed=seed)
     return config, features, encoder

@@ -109,7 +109,7 @@ def load_or_prepare(
 ) -> tuple[Dataset, EmotionFrameEncoder | None]:
     """Prepared features for `dataset` and a model `config`, reused from `cache_dir` when they match.
 
-    With `frozen_backbone` (and a config naming a `frame_encoder`), frames are embedded once by a frozen copy of
+    With `frozen_backbone` and a config with `freeze_backbone=True` and a `frame_encoder`, frames are embedded once by a frozen copy of
     the backbone (seeded random init unless the config asks for pretrained weights) which is returned so that
     :func:`hf_emotion.training.build_model` can put the same weights in the model.
 
@@ -124,7 +124,10 @@ def load_or_prepare(
         features = prepare_features(dataset, processor, frame_encoder, text_featurizer, num_proc)
         return features, frame_encoder
     frozen = (
-        frozen_backbone and "video" in getattr(config, "modalities", []) and config.frame_encoder is not None
+        frozen_backbone
+        and bool(getattr(config, "freeze_backbone", False))
+        and "video" in getattr(config, "modalities", [])
+        and config.frame_encoder is not None
     )
     settings = feature_settings(config, frozen, seed)
     settings["corpus"] = _corpus_fingerprint(dataset)
