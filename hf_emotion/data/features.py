@@ -129,7 +129,13 @@ def prepare_dataset(
         size = video_processor.image_size
         new_columns["pixel_values_videos"] = Array4D((video_processor.num_frames, 3, size, size), "float32")
 
+    parent = os.getpid()
+
     def featurize(batch: dict[str, list]) -> dict[str, Any]:
+        if os.getpid() != parent:
+            # A forked `map` worker: an OpenMP thread pool inherited from a parent that already ran torch ops
+            # deadlocks on first use, and one thread per worker is what num_proc parallelism wants anyway.
+            torch.set_num_threads(1)
         output: dict[str, Any] = {}
         if want_audio:
             audio = _sources(batch, "audio") or _sources(batch, "video")
