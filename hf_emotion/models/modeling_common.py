@@ -89,6 +89,16 @@ def check_labels(labels: torch.Tensor | None, batch_size: int, num_labels: int) 
         )
 
 
+def classification_loss(
+    logits: torch.Tensor, labels: torch.Tensor | None, num_labels: int
+) -> torch.Tensor | None:
+    """Cross-entropy of (batch, num_labels) logits against validated class-index labels; `None` without labels."""
+    if labels is None:
+        return None
+    check_labels(labels, logits.shape[0], num_labels)
+    return nn.functional.cross_entropy(logits, labels.to(logits.device))
+
+
 def check_modalities(modalities: Sequence[str], allowed: Sequence[str]) -> tuple[str, ...]:
     """Validate a config's modality subset: non-empty, known names, no repeats. Returns it in `allowed` order."""
     if isinstance(modalities, str):

@@ -22,8 +22,8 @@ from .configuration_tucker_av import TuckerAVConfig
 from .fusion_tucker import TuckerAVFusion
 from .modeling_common import (
     EmotionFrameEncoder,
-    check_labels,
     check_tensor,
+    classification_loss,
     init_linear_conv_norm,
     interpolate_time,
 )
@@ -341,10 +341,7 @@ class TuckerAVForEmotionRecognition(TuckerAVPreTrainedModel):
             output_hidden_states=output_hidden_states,
         )
         logits = self.classifier(self.dropout(outputs.fused_embeds))  # (N, num_labels)
-        loss = None
-        if labels is not None:
-            check_labels(labels, logits.shape[0], self.config.num_labels)
-            loss = nn.functional.cross_entropy(logits, labels.to(logits.device))
+        loss = classification_loss(logits, labels, self.config.num_labels)
         return TuckerAVOutput(loss=loss, logits=logits, **dict(outputs.items()))
 
 
