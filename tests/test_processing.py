@@ -204,3 +204,37 @@ def test_saved_processor_loads_as_remote_code_without_hf_emotion(tmp_path, clips
     assert set(remote.files) == set(local)
     for name in local:
         np.testing.assert_array_equal(remote[name], local[name])
+
+
+def test_tfidf_featurizer_travels_with_the_processor(tmp_path, clips):
+    from hf_emotion.models.text_featurization import TfidfTextFeaturizer
+
+    featurizer = TfidfTextFeaturizer().fit(["Kids are talking by the door", "Dogs are sitting by the door"])
+    processor = small_processor(text_featurizer=featurizer, modalities=["audio", "text"])
+    local = processor(videos=clips["a"], text="dogs dogs by the door", return_tensors="np")
+    np.testing.assert_allclose(local["text_features"], featurizer(["dogs dogs by the door"]))
+    saved = tmp_path / "saved"
+    processor.save_pretrained(saved)
+    assert "text_featurization.py" in os.listdir(saved)
+    reloaded = EmotionProcessor.from_pretrained(saved)
+    assert type(reloaded.text_featurizer) is TfidfTextFeaturizer
+    np.testing.assert_array_equal(
+        reloaded(videos=clips["a"], text="dogs dogs by the door", return_tensors="np")["text_features"],
+        local["text_features"],
+    )
+    script = tmp_path / "load.py"
+    script.write_text(REMOTE_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_MODULES_CACHE=str(tmp_path / "modules"), HF_HUB_OFFLINE="1")
+    result = subprocess.run(
+        [sys.executable, "-I", str(script), str(saved), str(clips["a"]), str(tmp_path / "out.npz")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = np.load(tmp_path / "out.npz")
+    for name in local:
+        np.testing.assert_array_equal(remote[name], local[name])
