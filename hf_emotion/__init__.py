@@ -12,6 +12,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
 from .models.configuration_rmlstm import RMLSTMConfig
 from .models.configuration_tucker_av import RAVDESS_EMOTIONS, TuckerAVConfig
+from .models.decoding import load_audio, load_video_frames, probe_media
 from .models.feature_extraction_emotion import EmotionFeatureExtractor
 from .models.modeling_rmlstm import RMLSTMForEmotionRecognition, RMLSTMModel, RMLSTMOutput
 from .models.modeling_tucker_av import (
@@ -46,6 +47,9 @@ __all__ = [
     "RMLSTMModel",
     "RMLSTMOutput",
     "TfidfTextFeaturizer",
+    "load_audio",
+    "load_video_frames",
+    "probe_media",
     "RAVDESS_EMOTIONS",
     "TuckerAVConfig",
     "TuckerAVModel",

@@ -1,5 +1,6 @@
 """Data: corpus loaders, label harmonisation, speaker-independent splits and the synthetic corpus."""
 
+from .augment import AudioAugmenter, AudioVisualAugmenter, VideoAugmenter
 from .corpora import (
     CORPORA,
     load_ckplus,
@@ -10,6 +11,7 @@ from .corpora import (
     load_savee,
     load_synthetic,
 )
+from .features import cache_frame_features, prepare_dataset
 from .labels import CANONICAL_EMOTIONS, CORPUS_LABELS, SHARED_EMOTIONS, harmonize_labels
 from .loading import LoadReport
 from .splits import get_fold, random_split, speaker_independent_folds
