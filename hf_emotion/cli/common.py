@@ -35,15 +35,28 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model-type", default="tucker_av", choices=("tucker_av", "rmlstm"))
     group.add_argument(
-        "--preset", default="demo", choices=("demo", "paper"), help="size preset (default: demo)"
+        "--preset",
+        default="demo",
+        choices=("demo", "cached", "paper"),
+        help="size preset: demo (small, backbone trained end to end), cached (small, frozen backbone on cached "
+        "frame features), paper (the paper's sizes); default: demo",
     )
     group.add_argument(
         "--config-overrides", help='config fields, e.g. "hidden_size=64,modalities=[\\"audio\\"]"'
     )
-    group.add_argument(
-        "--no-frozen-backbone",
+    frozen = group.add_mutually_exclusive_group()
+    frozen.add_argument(
+        "--freeze-backbone",
+        dest="frozen_backbone",
         action="store_true",
-        help="train the frame encoder end to end on pixels (slow on CPU)",
+        default=None,
+        help="cache frame embeddings of a frozen backbone once and train on them (default: the preset's)",
+    )
+    frozen.add_argument(
+        "--train-backbone",
+        dest="frozen_backbone",
+        action="store_false",
+        help="train the frame encoder on pixels (slow on CPU; default: the preset's)",
     )
 
 
