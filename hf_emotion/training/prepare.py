@@ -82,15 +82,25 @@ def _corpus_fingerprint(dataset: Dataset) -> str:
     return digest.hexdigest()[:16]
 
 
+def _cache_processor(config: PretrainedConfig) -> EmotionProcessor:
+    """The processor of the cache: audio AND video whatever the config's modality subset (plus text when the
+    config uses it), so that the modality ablations of one model share one cache."""
+    processor = EmotionProcessor.from_model_config(config)
+    processor.modalities = [
+        m for m in ("audio", "video", "text") if m != "text" or "text" in processor.modalities
+    ]
+    return processor
+
+
 def feature_settings(config: PretrainedConfig, frozen: bool, seed: int) -> dict[str, Any]:
     """What a prepared dataset depends on (compared with a cache's `prepare_info.json`)."""
-    processor = EmotionProcessor.from_model_config(config)
+    processor = _cache_processor(config)
     return {
         "feature_extractor": processor.feature_extractor.to_dict(),
         "video_processor": {
             k: v for k, v in processor.video_processor.to_dict().items() if not k.startswith("_")
         },
-        "modalities": list(getattr(config, "modalities", [])),
+        "modalities": processor.modalities,
         "frame_encoder": getattr(config, "frame_encoder", None) if frozen else None,
         "backbone_pretrained": bool(getattr(config, "backbone_pretrained", False)),
         "encoder_seed": seed if frozen else None,
@@ -126,7 +136,6 @@ def load_or_prepare(
     frozen = (
         frozen_backbone
         and bool(getattr(config, "freeze_backbone", False))
-        and "video" in getattr(config, "modalities", [])
         and config.frame_encoder is not None
     )
     settings = feature_settings(config, frozen, seed)
@@ -143,7 +152,7 @@ def load_or_prepare(
             return load_from_disk(str(cache / "features")), encoder
         logger.info("The feature cache %s was made with other settings; preparing again.", cache)
     encoder = build_frame_encoder(config, seed) if frozen else None
-    processor = EmotionProcessor.from_model_config(config)
+    processor = _cache_processor(config)
     if "text" not in processor.modalities:
         text_featurizer = None
     features = prepare_features(
