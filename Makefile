@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_output
+# e.g. make demo DEMO_FLAGS=--overwrite (a previous demo_output is never replaced silently)
+DEMO_FLAGS ?=
 
 .PHONY: setup ffmpeg test lint demo bench clean
 
@@ -38,7 +40,7 @@ test: setup lint
 	$(VENV)/bin/pytest -q tests
 
 demo: setup
-	$(VENV)/bin/hf-emotion demo --output-dir $(DEMO_DIR)
+	$(VENV)/bin/hf-emotion demo --output-dir $(DEMO_DIR) $(DEMO_FLAGS)
 
 bench: setup
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
