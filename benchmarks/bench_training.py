@@ -77,13 +77,21 @@ def worker(args) -> None:
         )
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def run_processes(n: int, args) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
         command = [
             str(Path(sys.executable).with_name("torchrun")),
             f"--nproc_per_node={n}",
-            "--master_port=29561",
+            f"--master_port={free_port()}",
             __file__,
             "--worker",
             "--steps",
@@ -94,7 +102,9 @@ def run_processes(n: int, args) -> float:
             str(result),
         ]
         env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // n))}
-        subprocess.run(command, check=True, env=env, capture_output=True)
+        completed = subprocess.run(command, env=env, capture_output=True, text=True)
+        if completed.returncode != 0:
+            raise RuntimeError(f"torchrun with {n} processes failed:\n{completed.stderr[-2000:]}")
         return json.loads(result.read_text())["clips_per_s"]
 
 
