@@ -145,16 +145,21 @@ def plot_attention_maps(
             f"Expected two (heads, T, T) attention arrays of one clip, got {[m.shape for m in maps]}."
         )
     heads = maps[0].shape[0]
-    figure, axes = plt.subplots(2, heads, figsize=(2.6 * heads + 0.6, 5.2), squeeze=False)
+    figure, axes = plt.subplots(
+        2, heads, figsize=(2.8 * heads + 0.8, 5.8), squeeze=False, layout="constrained"
+    )
     rows = (("audio → video", "video step", "audio step"), ("video → audio", "audio step", "video step"))
     for row, (weights, (name, keys, queries)) in enumerate(zip(maps, rows)):
         for head in range(heads):
             axis = axes[row][head]
-            image = axis.imshow(weights[head], cmap="viridis", aspect="auto", vmin=0)
+            # colour range of the row's own weights, so near-uniform attention still shows its structure
+            image = axis.imshow(
+                weights[head], cmap="viridis", aspect="auto", vmin=weights.min(), vmax=weights.max()
+            )
             axis.set_title(f"{name}, head {head + 1}", fontsize=9)
             axis.set_xlabel(keys, fontsize=8)
             axis.set_ylabel(queries, fontsize=8)
-        figure.colorbar(image, ax=axes[row].tolist(), fraction=0.02)
+        figure.colorbar(image, ax=axes[row].tolist(), fraction=0.02, label="weight")
     figure.suptitle(title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
