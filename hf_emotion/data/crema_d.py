@@ -12,10 +12,10 @@ import csv
 import re
 from pathlib import Path
 
-from datasets import Audio, ClassLabel, Features, Value, Video
+from datasets import Features
 
 from .labels import CREMA_D_CODES, CREMA_D_LABELS
-from .loading import LoadReport, build_dataset, check_choice, check_root, not_the_corpus
+from .loading import LoadReport, build_dataset, check_choice, check_root, not_the_corpus, standard_features
 
 SENTENCES = {
     "IEO": "It's eleven o'clock",
@@ -112,17 +112,9 @@ def load_crema_d(path: str | Path, modality: str = "audio-visual", return_report
     genders = _read_genders(root)
 
     stems = sorted(set(audio_files if with_audio else {}) | set(video_files if with_video else {}))
-    features = {
-        "label": ClassLabel(names=list(CREMA_D_LABELS)),
-        "speaker": Value("string"),
-        "transcript": Value("string"),
-        "intensity": Value("string"),
-        "path": Value("string"),
-        **({"audio": Audio()} if with_audio else {}),
-        **({"video": Video()} if with_video else {}),
-        "sentence": Value("string"),
-        "gender": Value("string"),
-    }
+    features = standard_features(
+        CREMA_D_LABELS, audio=with_audio, video=with_video, extra={"sentence": "string", "gender": "string"}
+    )
     columns: dict[str, list] = {name: [] for name in features}
     for stem in stems:
         audio, video = audio_files.get(stem), video_files.get(stem)

@@ -28,11 +28,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import av
-from datasets import Audio, ClassLabel, Features, Value, Video
+from datasets import Features
 from tqdm.auto import tqdm
 
 from .labels import IEMOCAP_4CLASS_LABELS, IEMOCAP_4CLASS_MAP, IEMOCAP_FULL_LABELS
-from .loading import LoadReport, build_dataset, check_choice, check_root, not_the_corpus
+from .loading import LoadReport, build_dataset, check_choice, check_root, not_the_corpus, standard_features
 from .media import MediaWriter
 
 logger = logging.getLogger(__name__)
@@ -278,25 +278,10 @@ def load_iemocap(
     if not rows:
         raise not_the_corpus("IEMOCAP", root, EXPECTED_LAYOUT, report)
 
-    features = {
-        "label": ClassLabel(names=list(names)),
-        "speaker": Value("string"),
-        "transcript": Value("string"),
-        "intensity": Value("string"),
-        "path": Value("string"),
-        "audio": Audio(),
-        **({"video": Video()} if video else {}),
-        "session": Value("int32"),
-        "dialog": Value("string"),
-        "utterance": Value("string"),
-        "gender": Value("string"),
-        "improvised": Value("bool"),
-        "start": Value("float32"),
-        "end": Value("float32"),
-        "valence": Value("float32"),
-        "arousal": Value("float32"),
-        "dominance": Value("float32"),
-    }
+    extra = {"session": "int32", "dialog": "string", "utterance": "string", "gender": "string"}
+    extra.update({"improvised": "bool", "start": "float32", "end": "float32"})
+    extra.update({"valence": "float32", "arousal": "float32", "dominance": "float32"})
+    features = standard_features(names, audio=True, video=video, extra=extra)
     columns = {name: [row[name] for row in rows] for name in features}
     return build_dataset(
         columns, Features(features), report, return_report, f"IEMOCAP from {root} (label_set={label_set})"

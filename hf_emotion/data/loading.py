@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets import Dataset, DatasetInfo, Features
+from datasets import Audio, ClassLabel, Dataset, DatasetInfo, Features, Value, Video
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,22 @@ def not_the_corpus(corpus: str, root: Path, expected: str, report: LoadReport | 
         examples = "; ".join(f"{Path(p).name}: {r}" for p, r in list(report.skipped.items())[:3])
         message += f" {len(report.skipped)} files were skipped, e.g. {examples}."
     return ValueError(message)
+
+
+def standard_features(labels, *, audio: bool, video: bool, extra: dict[str, str] | None = None) -> dict:
+    """The columns every loader shares (`label`, `speaker`, `transcript`, `intensity`, `path`, then `audio` /
+    `video` when the corpus has them), followed by the corpus's own `extra` columns (name → Value dtype)."""
+    features = {
+        "label": ClassLabel(names=list(labels)),
+        "speaker": Value("string"),
+        "transcript": Value("string"),
+        "intensity": Value("string"),
+        "path": Value("string"),
+        **({"audio": Audio()} if audio else {}),
+        **({"video": Video()} if video else {}),
+    }
+    features.update({name: Value(dtype) for name, dtype in (extra or {}).items()})
+    return features
 
 
 def build_dataset(

@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from datasets import Audio, ClassLabel, Features, Value, Video
+from datasets import Features
 
 from .labels import RAVDESS_LABELS
-from .loading import LoadReport, build_dataset, check_choice, check_root, not_the_corpus
+from .loading import LoadReport, build_dataset, check_choice, check_root, not_the_corpus, standard_features
 
 MODALITIES = {"01": "audio-visual", "02": "video-only", "03": "audio-only"}
 VOCAL_CHANNELS = {"01": "speech", "02": "song"}
@@ -119,25 +119,18 @@ def load_ravdess(
 
     with_audio = modality in ("audio-visual", "audio-only", "all")
     with_video = modality in ("audio-visual", "video-only", "all")
-    features = {
-        "label": ClassLabel(names=list(RAVDESS_LABELS)),
-        "speaker": Value("string"),
-        "transcript": Value("string"),
-        "intensity": Value("string"),
-        "path": Value("string"),
-    }
-    if with_audio:
-        features["audio"] = Audio()
-    if with_video:
-        features["video"] = Video()
-    for name, dtype in (
-        ("gender", "string"),
-        ("statement", "int32"),
-        ("repetition", "int32"),
-        ("modality", "string"),
-        ("vocal_channel", "string"),
-    ):
-        features[name] = Value(dtype)
+    features = standard_features(
+        RAVDESS_LABELS,
+        audio=with_audio,
+        video=with_video,
+        extra={
+            "gender": "string",
+            "statement": "int32",
+            "repetition": "int32",
+            "modality": "string",
+            "vocal_channel": "string",
+        },
+    )
     columns: dict[str, list] = {name: [] for name in features}
     for file, fields in rows:
         for name in ("label", "transcript", "intensity", "gender", "statement", "repetition"):

@@ -11,10 +11,10 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from datasets import Audio, ClassLabel, Features, Value, Video
+from datasets import Features
 
 from .labels import SAVEE_CODES, SAVEE_LABELS
-from .loading import LoadReport, build_dataset, check_choice, check_root, not_the_corpus
+from .loading import LoadReport, build_dataset, check_choice, check_root, not_the_corpus, standard_features
 
 EXPECTED_LAYOUT = "AudioData/<speaker>/<code><nn>.wav and/or AudioVisualClip/<speaker>/<code><nn>.avi, e.g. AudioData/DC/a01.wav"
 _NAME = re.compile(r"^(sa|su|a|d|f|h|n)(\d{2})$")
@@ -92,17 +92,9 @@ def load_savee(
         raise not_the_corpus("SAVEE", root, EXPECTED_LAYOUT)
     with_audio = modality in ("audio-visual", "audio-only")
     with_video = modality in ("audio-visual", "video-only")
-    features = {
-        "label": ClassLabel(names=list(SAVEE_LABELS)),
-        "speaker": Value("string"),
-        "transcript": Value("string"),
-        "intensity": Value("string"),
-        "path": Value("string"),
-        **({"audio": Audio()} if with_audio else {}),
-        **({"video": Video()} if with_video else {}),
-        "sentence": Value("string"),
-        "gender": Value("string"),
-    }
+    features = standard_features(
+        SAVEE_LABELS, audio=with_audio, video=with_video, extra={"sentence": "string", "gender": "string"}
+    )
     columns: dict[str, list] = {name: [] for name in features}
     keys = sorted(set(audio_files if with_audio else {}) | set(video_files if with_video else {}))
     for speaker, stem in keys:
