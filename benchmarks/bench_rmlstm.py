@@ -1,8 +1,9 @@
 """Speed of the residual mogrifier LSTM (`rmlstm`) on CPU.
 
 Part 1 — the recurrence, side by side in one run (T = 90, input 1,384 ≈ 1,400, hidden 256, 2 layers, batch 32):
-    torch.nn.LSTM (fused oneDNN/cuDNN kernel) | RMLSTM fast path (TorchScript loops, hand-written backward)
-    | the same loops in plain Python | the eager per-step RMLSTMCell loop (autograd through every step)
+    torch.nn.LSTM (fused oneDNN/cuDNN kernel) | RMLSTM fast path (TorchScript loops, hand-written backward,
+    MKL packed GEMM per step) | the same with torch.mm | the same loops in plain Python | the eager per-step
+    RMLSTMCell loop (autograd through every step)
     forward (inference, no_grad) and forward + backward. Variants are interleaved round-robin and the minimum
     over repeats is reported (the machine may be shared), with the median beside it.
 Part 2 — the paper's Table 5 (training time per epoch, test time per sample) for every `cell_type` on a synthetic
@@ -30,8 +31,9 @@ from hf_emotion.models.configuration_rmlstm import RMLSTMConfig  # noqa: E402
 from hf_emotion.models.modeling_rmlstm import RMLSTMEncoder, RMLSTMForEmotionRecognition  # noqa: E402
 
 
-def use_loops(kind: str) -> None:
-    """Select the TorchScript-compiled or plain Python loops of the fast path."""
+def use_loops(kind: str, packed_gemm: bool = True) -> None:
+    """Select the TorchScript-compiled or plain Python loops of the fast path, with or without MKL packed GEMM."""
+    mogrifier.USE_PACKED_GEMM = packed_gemm
     mogrifier._COMPILED.clear()
     if kind == "python":
         mogrifier._COMPILED["forward"] = mogrifier._recurrence_forward
@@ -45,6 +47,16 @@ def timed(fn) -> float:
     start = CLOCK()
     fn()
     return CLOCK() - start
+
+
+VARIANTS = {  # name: (module, loops, MKL packed GEMM)
+    "nn.LSTM": ("lstm", "script", True),
+    "RMLSTM fast (TorchScript, packed GEMM)": ("rmlstm", "script", True),
+    "RMLSTM fast (TorchScript, torch.mm)": ("rmlstm", "script", False),
+    "RMLSTM fast (Python loops, packed GEMM)": ("rmlstm", "python", True),
+    "RMLSTM eager per-step": ("eager", "script", True),
+}
+FAST = "RMLSTM fast (TorchScript, packed GEMM)"
 
 
 def bench_recurrence(repeats: int, batch: int, steps: int) -> dict:
@@ -76,21 +88,18 @@ def bench_recurrence(repeats: int, batch: int, steps: int) -> dict:
 
         return run
 
-    variants = {
-        "nn.LSTM": (lstm, "script"),
-        "RMLSTM fast (TorchScript)": (rmlstm, "script"),
-        "RMLSTM fast (Python loops)": (rmlstm, "python"),
-        "RMLSTM eager per-step": (eager, "script"),
-    }
+    variants = {name: VARIANTS[name] for name in VARIANTS}
+    modules = {"lstm": lstm, "rmlstm": rmlstm, "eager": eager}
     times = {(name, mode): [] for name in variants for mode in ("forward", "forward+backward")}
-    for module, loops in variants.values():  # warm-up (TorchScript profiles its first runs)
-        use_loops(loops)
+    for key, loops, packed in variants.values():  # warm-up (TorchScript profiles its first runs)
+        use_loops(loops, packed)
         for _ in range(2):
-            forward(module)()
-            forward_backward(module)()
+            forward(modules[key])()
+            forward_backward(modules[key])()
     for repeat in range(repeats):
-        for name, (module, loops) in variants.items():
-            use_loops(loops)
+        for name, (key, loops, packed) in variants.items():
+            module = modules[key]
+            use_loops(loops, packed)
             times[(name, "forward")].append(timed(forward(module)))
             times[(name, "forward+backward")].append(timed(forward_backward(module)))
         print(f"  repeat {repeat + 1}/{repeats} done", file=sys.stderr)
@@ -197,19 +206,14 @@ def main() -> None:
     print("|---|---|---|---|---|")
     base_f = result[("nn.LSTM", "forward")][0]
     base_fb = result[("nn.LSTM", "forward+backward")][0]
-    for name in (
-        "nn.LSTM",
-        "RMLSTM fast (TorchScript)",
-        "RMLSTM fast (Python loops)",
-        "RMLSTM eager per-step",
-    ):
+    for name in VARIANTS:
         (f_min, f_med), (fb_min, fb_med) = result[(name, "forward")], result[(name, "forward+backward")]
         print(
             f"| {name} | {f_min * 1e3:.0f} ({f_med * 1e3:.0f}) | {fb_min * 1e3:.0f} ({fb_med * 1e3:.0f}) | "
             f"{f_min / base_f:.2f}× | {fb_min / base_fb:.2f}× |"
         )
-    fast_f = result[("RMLSTM fast (TorchScript)", "forward")][0]
-    fast_fb = result[("RMLSTM fast (TorchScript)", "forward+backward")][0]
+    fast_f = result[(FAST, "forward")][0]
+    fast_fb = result[(FAST, "forward+backward")][0]
     eager_f = result[("RMLSTM eager per-step", "forward")][0]
     eager_fb = result[("RMLSTM eager per-step", "forward+backward")][0]
     print(

@@ -13,6 +13,7 @@ import transformers
 from torch import nn
 
 import hf_emotion
+from hf_emotion.models import mogrifier
 from hf_emotion.models.configuration_rmlstm import RMLSTMConfig
 from hf_emotion.models.modeling_rmlstm import RMLSTMForEmotionRecognition, RMLSTMModel, resample_time
 from hf_emotion.models.mogrifier import RMLSTMCell, RMLSTMLayer, mogrifier_lstm_sequence
@@ -140,6 +141,35 @@ def test_fast_recurrence_matches_eager_loop_forward_and_backward(rounds):
         torch.testing.assert_close(got_grad, expected_grad, rtol=0, atol=1e-12)
     with torch.no_grad():  # the inference path (no saved activations)
         torch.testing.assert_close(mogrifier_lstm_sequence(cell, x), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.skipif(not mogrifier._packed_gemm_available(torch.zeros(1), 4), reason="no MKL packed GEMM here")
+@pytest.mark.parametrize("rounds", [1, 2, 3])
+def test_packed_gemm_path_matches_eager_loop_in_float32(rounds):
+    torch.manual_seed(0)
+    cell = RMLSTMCell(20, 8, rounds)
+    for gate in cell.mogrifier:
+        nn.init.normal_(gate.weight, std=0.5)
+    x = torch.randn(4, 7, 20, requires_grad=True)  # batch 4: packed from PACKED_GEMM_MIN_BATCH on
+    weight = torch.randn(4, 7, 8)
+    params = [x, *cell.parameters()]
+    expected = cell.forward_sequence_eager(x)
+    expected_grads = torch.autograd.grad((expected * weight).sum(), params)
+    packs = []
+    original = mogrifier._pack
+    try:  # record that the packed path really ran
+        mogrifier._pack = lambda weights, batch: packs.append(len(weights)) or original(weights, batch)
+        got = mogrifier_lstm_sequence(cell, x)
+        got_grads = torch.autograd.grad((got * weight).sum(), params)
+        with torch.no_grad():
+            inference = mogrifier_lstm_sequence(cell, x)
+    finally:
+        mogrifier._pack = original
+    assert len(packs) == 3  # forward with saving, backward, inference
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(inference, expected, rtol=1e-5, atol=1e-6)
+    for got_grad, expected_grad in zip(got_grads, expected_grads):
+        torch.testing.assert_close(got_grad, expected_grad, rtol=1e-4, atol=1e-5)
 
 
 def test_bidirectional_layer_reads_time_reversed():
