@@ -39,6 +39,7 @@ from hf_emotion.training import (
     train_model,
 )
 from hf_emotion.training.experiment import load_experiment, split_fold
+from hf_emotion.training.prepare import add_text_features
 
 
 @dataclass
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     splits = split_fold(
         features, data_args.protocol, data_args.fold, data_args.n_folds, data_args.corpus, loop_args.seed
     )
+    splits, config, text_featurizer = add_text_features(splits, config)  # TF-IDF fitted on training transcripts
     set_seed(loop_args.seed)  # the same initial weights whatever preparation consumed
     model = build_model(config, encoder)
     result = train_model(
@@ -139,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         save_history(result.history, output_dir / "history.json", loop_args)
         if not result.stopped_early:
             accelerator.unwrap_model(model).save_pretrained(output_dir / "model")
-            EmotionProcessor.from_model_config(config).save_pretrained(output_dir / "model")
+            processor = EmotionProcessor.from_model_config(config, text_featurizer=text_featurizer)
+            processor.save_pretrained(output_dir / "model")
             (output_dir / "metrics.json").write_text(json.dumps(result.eval_metrics, indent=1))
             metrics = result.eval_metrics
             print(

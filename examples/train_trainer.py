@@ -25,6 +25,7 @@ from hf_emotion.models.processing_emotion import EmotionProcessor
 from hf_emotion.training import EmotionDataCollator, build_model, model_input_names, parse_config_overrides
 from hf_emotion.training.experiment import load_experiment, split_fold
 from hf_emotion.training.loop import check_dataset_labels, prepare_output_dir
+from hf_emotion.training.prepare import add_text_features
 
 
 @dataclass
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=training_args.seed,
         )
     splits = split_fold(features, exp.protocol, exp.fold, exp.n_folds, exp.corpus, training_args.seed)
+    splits, config, text_featurizer = add_text_features(splits, config)  # TF-IDF fitted on training transcripts
     for name in ("train", "test"):
         check_dataset_labels(splits[name], config, name)
     set_seed(training_args.seed)
@@ -96,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     metrics = trainer.evaluate()
     if trainer.is_world_process_zero():
         trainer.save_model(training_args.output_dir)
-        EmotionProcessor.from_model_config(config).save_pretrained(training_args.output_dir)
+        processor = EmotionProcessor.from_model_config(config, text_featurizer=text_featurizer)
+        processor.save_pretrained(training_args.output_dir)
         Path(training_args.output_dir, "eval_metrics.json").write_text(json.dumps(metrics, indent=1))
         print(
             f"fold {exp.fold}: accuracy (WA) {metrics['eval_accuracy']:.3f}, UAR {metrics['eval_unweighted_accuracy']:.3f}, "

@@ -32,9 +32,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from datasets import DatasetDict
     from transformers import AutoConfig
 
     from hf_emotion.models.modeling_common import EmotionFrameEncoder
+    from hf_emotion.models.processing_emotion import EmotionProcessor
     from hf_emotion.training import check_dataset_labels, evaluate_model
     from hf_emotion.training.experiment import (
         label_names,
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         split_fold,
     )
     from hf_emotion.training.factory import _model_classes, check_model_type
-    from hf_emotion.training.prepare import load_or_prepare
+    from hf_emotion.training.prepare import add_text_features, load_or_prepare
 
     model_dir = Path(args.model_dir)
     if not (model_dir / "config.json").is_file():
@@ -71,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
         if args.split == "all"
         else split_fold(features, args.protocol, args.fold, args.n_folds, args.corpus, args.seed)[args.split]
     )
+    if "text" in getattr(config, "modalities", ()):  # TF-IDF with the featurizer saved beside the model
+        featurizer = EmotionProcessor.from_pretrained(model_dir).text_featurizer
+        if featurizer is None:
+            raise ValueError(f"{model_dir} uses the 'text' modality but its processor has no text featurizer.")
+        data = add_text_features(DatasetDict({args.split: data}), config, featurizer)[0][args.split]
     check_dataset_labels(data, config, args.split)
     metrics = evaluate_model(model, data, args.batch_size, progress=True)
     print(

@@ -88,6 +88,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     eval_metrics: dict[str, Any] | None = None
     stopped_early: bool = False
+    text_featurizer: Any = None  # the TF-IDF featurizer fitted on the training transcripts (text modality)
 
 
 def check_dataset_labels(dataset: Dataset, config, split: str = "dataset") -> None:

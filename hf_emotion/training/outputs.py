@@ -20,6 +20,7 @@ from hf_emotion.models.processing_emotion import EmotionProcessor
 from .collate import EmotionDataCollator, model_input_names
 from .factory import build_model
 from .loop import LoopArguments, TrainResult, save_history, train_model
+from .prepare import add_text_features
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +33,16 @@ def train_fold(
     accelerator: Accelerator | None = None,
 ) -> tuple[PreTrainedModel, TrainResult]:
     """A freshly initialised model (seeded with `args.seed`) trained on ``splits["train"]`` and evaluated on
-    ``splits["test"]``."""
+    ``splits["test"]``. With the 'text' modality, TF-IDF features are fitted on the training transcripts first
+    (`result.text_featurizer`; `write_run_outputs` saves it with the processor)."""
+    splits, config, text_featurizer = add_text_features(splits, config)
     set_seed(args.seed)
     model = build_model(config, frame_encoder)
     accelerator = accelerator or Accelerator(
         cpu=not torch.cuda.is_available(), mixed_precision=args.mixed_precision
     )
     result = train_model(model, splits["train"], args, eval_dataset=splits["test"], accelerator=accelerator)
+    result.text_featurizer = text_featurizer
     return accelerator.unwrap_model(model), result
 
 
@@ -80,7 +84,9 @@ def write_run_outputs(
     files: dict[str, Path] = {}
     model_dir = output_dir / "model"
     model.save_pretrained(model_dir)
-    EmotionProcessor.from_model_config(model.config).save_pretrained(model_dir)
+    EmotionProcessor.from_model_config(model.config, text_featurizer=result.text_featurizer).save_pretrained(
+        model_dir
+    )
     files["model"] = model_dir
     metrics = result.eval_metrics
     if metrics is not None:
@@ -106,6 +112,9 @@ def write_run_outputs(
             result.history, output_dir / "training_curves.png"
         )
     if test_dataset is not None and len(test_dataset) > 1:
+        if result.text_featurizer is not None:  # the same TF-IDF features the evaluation used
+            splits, _, _ = add_text_features(DatasetDict(test=test_dataset), model.config, result.text_featurizer)
+            test_dataset = splits["test"]
         outputs = _first_clip_outputs(model, test_dataset)
         if outputs["attentions"] is not None:
             files["attention"] = plots.plot_attention_maps(

@@ -2,8 +2,10 @@
 
 A prepared dataset has one row per clip with ``input_features`` (log-Mel or MFCC), ``frame_features`` (frozen
 backbone embeddings, the fast path) or ``pixel_values_videos``, optionally ``text_features``, plus ``label``
-(`ClassLabel`), ``speaker`` (and ``session`` where the corpus has one) and ``path`` — enough for
-:func:`hf_emotion.data.get_fold` to split it speaker-independently.
+(`ClassLabel`), ``speaker`` (and ``session`` where the corpus has one), ``path`` and ``transcript`` (where the
+corpus has one) — enough for :func:`hf_emotion.data.get_fold` to split it speaker-independently. TF-IDF
+``text_features`` are not cached: :func:`add_text_features` fits the featurizer on each training split's
+transcripts, so no test transcript shapes the vocabulary or the IDF.
 
 Cache folder layout (``cache_dir``): ``features/`` (`Dataset.save_to_disk`), ``frame_encoder.safetensors`` (the
 frozen backbone the embeddings came from) and ``prepare_info.json`` (what was computed, to detect a stale cache).
@@ -11,25 +13,27 @@ frozen backbone the embeddings came from) and ``prepare_info.json`` (what was co
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, load_from_disk
+from datasets import Dataset, DatasetDict, load_from_disk
 from safetensors.torch import load_file, save_file
 from transformers import PretrainedConfig
 
 from hf_emotion.data.features import cache_frame_features, prepare_dataset
 from hf_emotion.models.modeling_common import EmotionFrameEncoder
 from hf_emotion.models.processing_emotion import EmotionProcessor
+from hf_emotion.models.text_featurization import TfidfTextFeaturizer
 
 from .factory import build_frame_encoder
 
 logger = logging.getLogger(__name__)
 
-KEEP_COLUMNS = ("label", "speaker", "session", "path")
+KEEP_COLUMNS = ("label", "speaker", "session", "path", "transcript")
 
 
 def prepare_features(
@@ -46,11 +50,12 @@ def prepare_features(
         processor (`EmotionProcessor`): audio/video settings; its `modalities` pick what is computed.
         frame_encoder (`EmotionFrameEncoder`, *optional*): with video, cache `frame_features` with this frozen
             backbone; without it, `pixel_values_videos` are stored (large: only for small images/frame counts).
-        text_featurizer (*optional*): a fitted featurizer (``texts -> (batch, dim)``) for `text_features`.
+        text_featurizer (*optional*): a fitted featurizer (``texts -> (batch, dim)``) for `text_features`;
+            without one, `text_features` are left to :func:`add_text_features` (the transcripts are kept).
         num_proc (`int`, *optional*): processes for the audio features' `Dataset.map`.
 
     Returns:
-        `datasets.Dataset` with the feature columns and `label`, `speaker` (`session`), `path`.
+        `datasets.Dataset` with the feature columns and `label`, `speaker` (`session`), `path`, `transcript`.
     """
     if len(dataset) == 0:
         raise ValueError("The dataset to prepare is empty: no clips were loaded.")
@@ -62,17 +67,63 @@ def prepare_features(
         )
     if with_video and frame_encoder is not None:
         dataset = cache_frame_features(dataset, frame_encoder, processor=processor)
-    if "text" in modalities:
-        if text_featurizer is None:
-            raise ValueError("The 'text' modality needs a fitted `text_featurizer`.")
-        text = text_featurizer(list(dataset["transcript"]))
-        dataset = dataset.add_column("text_features", [row.tolist() for row in text])
+    if "text" in modalities and text_featurizer is not None:
+        dataset = _with_text_features(dataset, text_featurizer)
     keep = [
         c
         for c in dataset.column_names
         if c in KEEP_COLUMNS or c.endswith("_features") or c.startswith("pixel")
     ]
     return dataset.select_columns(keep)
+
+
+def _require_transcripts(dataset: Dataset) -> None:
+    if "transcript" not in dataset.column_names:
+        raise ValueError(
+            "The 'text' modality needs transcripts, and this data has none (CK+ has no speech; a features folder "
+            "prepared by an older version kept none): drop 'text' from the config's `modalities`."
+        )
+
+
+def _with_text_features(dataset: Dataset, featurizer: Any) -> Dataset:
+    _require_transcripts(dataset)
+    vectors = featurizer(list(dataset["transcript"]))  # (rows, vocabulary)
+    return dataset.add_column("text_features", [row.tolist() for row in vectors])
+
+
+def add_text_features(
+    splits: DatasetDict, config: PretrainedConfig, featurizer: Any = None
+) -> tuple[DatasetDict, PretrainedConfig, Any]:
+    """TF-IDF `text_features` for every split when the config uses the 'text' modality.
+
+    Without `featurizer`, a `TfidfTextFeaturizer(max_features=config.text_feature_dim)` is fitted on the
+    ``"train"`` split's transcripts only, and a copy of `config` gets `text_feature_dim` = its vocabulary size
+    (a small corpus may have fewer terms than the configured maximum). With `featurizer` (a trained model's, from
+    its processor), its vocabulary must match the config.
+
+    Returns:
+        `(splits, config, featurizer)`, unchanged when the config does not use text or the splits already have
+        `text_features`.
+    """
+    if "text" not in getattr(config, "modalities", ()) or all(
+        "text_features" in split.column_names for split in splits.values()
+    ):
+        return splits, config, featurizer
+    if featurizer is None:
+        if "train" not in splits:
+            raise ValueError("Fitting the TF-IDF featurizer needs a 'train' split.")
+        train = splits["train"]
+        _require_transcripts(train)
+        featurizer = TfidfTextFeaturizer(max_features=config.text_feature_dim).fit(train["transcript"])
+        config = copy.deepcopy(config)
+        config.text_feature_dim = featurizer.vocabulary_size
+    elif featurizer.vocabulary_size != config.text_feature_dim:
+        raise ValueError(
+            f"The text featurizer has {featurizer.vocabulary_size} terms but the model expects "
+            f"text_feature_dim={config.text_feature_dim}: use the featurizer saved with this model's processor."
+        )
+    splits = DatasetDict({name: _with_text_features(split, featurizer) for name, split in splits.items()})
+    return splits, config, featurizer
 
 
 def _corpus_fingerprint(dataset: Dataset) -> str:
@@ -104,6 +155,7 @@ def feature_settings(config: PretrainedConfig, frozen: bool, seed: int) -> dict[
         "frame_encoder": getattr(config, "frame_encoder", None) if frozen else None,
         "backbone_pretrained": bool(getattr(config, "backbone_pretrained", False)),
         "encoder_seed": seed if frozen else None,
+        "kept_columns": list(KEEP_COLUMNS),
     }
 
 
