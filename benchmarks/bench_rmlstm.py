@@ -31,13 +31,10 @@ from hf_emotion.models.configuration_rmlstm import RMLSTMConfig  # noqa: E402
 from hf_emotion.models.modeling_rmlstm import RMLSTMEncoder, RMLSTMForEmotionRecognition  # noqa: E402
 
 
-def use_loops(kind: str, packed_gemm: bool = True) -> None:
-    """Select the TorchScript-compiled or plain Python loops of the fast path, with or without MKL packed GEMM."""
-    mogrifier.USE_PACKED_GEMM = packed_gemm
-    mogrifier._COMPILED.clear()
-    if kind == "python":
-        mogrifier._COMPILED["forward"] = mogrifier._recurrence_forward
-        mogrifier._COMPILED["backward"] = mogrifier._recurrence_backward
+def use_loops(kind: str, packed_gemm: str = "auto") -> None:
+    """Select the fast path's loops (`mogrifier.LOOPS`: "cpp", "script", "python") and its per-step GEMM."""
+    mogrifier.LOOPS = kind
+    mogrifier.PACKED_GEMM = packed_gemm
 
 
 CLOCK = time.perf_counter  # `--clock cpu` switches to process CPU time (robust when the machine is shared)
@@ -49,14 +46,15 @@ def timed(fn) -> float:
     return CLOCK() - start
 
 
-VARIANTS = {  # name: (module, loops, MKL packed GEMM)
-    "nn.LSTM": ("lstm", "script", True),
-    "RMLSTM fast (TorchScript, packed GEMM)": ("rmlstm", "script", True),
-    "RMLSTM fast (TorchScript, torch.mm)": ("rmlstm", "script", False),
-    "RMLSTM fast (Python loops, packed GEMM)": ("rmlstm", "python", True),
-    "RMLSTM eager per-step": ("eager", "script", True),
+VARIANTS = {  # name: (module, loops, per-step GEMM)
+    "nn.LSTM": ("lstm", "auto", "auto"),
+    "RMLSTM fast (C++ loops, oneDNN packed GEMM)": ("rmlstm", "cpp", "onednn"),
+    "RMLSTM fast (C++ loops, MKL packed GEMM)": ("rmlstm", "cpp", "mkl"),
+    "RMLSTM fast (C++ loops, torch.mm)": ("rmlstm", "cpp", "none"),
+    "RMLSTM fast (TorchScript loops, oneDNN packed GEMM)": ("rmlstm", "script", "onednn"),
+    "RMLSTM eager per-step": ("eager", "auto", "auto"),
 }
-FAST = "RMLSTM fast (TorchScript, packed GEMM)"
+FAST = "RMLSTM fast (C++ loops, oneDNN packed GEMM)"
 
 
 def bench_recurrence(repeats: int, batch: int, steps: int) -> dict:
@@ -103,7 +101,7 @@ def bench_recurrence(repeats: int, batch: int, steps: int) -> dict:
             times[(name, "forward")].append(timed(forward(module)))
             times[(name, "forward+backward")].append(timed(forward_backward(module)))
         print(f"  repeat {repeat + 1}/{repeats} done", file=sys.stderr)
-    use_loops("script")
+    use_loops("auto")
     return {key: (min(values), statistics.median(values)) for key, values in times.items()}
 
 
@@ -114,12 +112,10 @@ def bench_gemm_floor(repeats: int, batch: int, steps: int) -> tuple[float, float
     config = RMLSTMConfig(frame_encoder=None, num_time_steps=steps)
     hidden = config.hidden_size
     sizes = [config.fused_feature_size] + [hidden] * (config.num_layers - 1)
-    packed = mogrifier._packed_gemm_available(torch.zeros(1), batch)
+    packing = mogrifier._packing(torch.zeros(1), batch)
 
-    def product(a, weight):  # a @ weight.T, packed when available, like the fast path
-        if packed:
-            return torch.ops.mkl._mkl_linear(a, weight_cache[id(weight)], weight, None, batch)
-        return torch.mm(a, weight.t())
+    def product(a, weight):  # a @ weight.T through the fast path's per-step GEMM
+        return mogrifier._linear(a, weight, weight_cache.get(id(weight), a), None, packing)
 
     layers, weight_cache = [], {}
     for size in sizes:
@@ -131,8 +127,8 @@ def bench_gemm_floor(repeats: int, batch: int, steps: int) -> tuple[float, float
         }
         weights.update({f"{name}_t": w.t().contiguous() for name, w in list(weights.items()) if name != "u"})
         for w in weights.values():
-            if packed:
-                weight_cache[id(w)] = torch.ops.mkl._mkl_reorder_linear_weight(w, batch)
+            if packing != mogrifier.NO_PACKING:
+                weight_cache[id(w)] = mogrifier._pack([w], batch, packing)[0]
         layers.append((size, weights))
 
     data = {  # inputs made outside the timed functions

@@ -3,6 +3,7 @@ nn.LSTM, gradients, every cell type and modality subset, save/load and remote-co
 
 import itertools
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -124,8 +125,19 @@ def test_zero_rounds_without_residual_equals_nn_lstm(fast):
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.fixture(params=["cpp", "script", "python"])
+def loops(request, monkeypatch):
+    """Each implementation of the fast path's two loops (the C++ one is skipped where it cannot be built)."""
+    if request.param == "cpp" and mogrifier.load_kernel() is None:
+        pytest.skip(
+            "the mogrifier C++ kernel cannot be built here (see test_cpp_kernel_builds_with_a_compiler)"
+        )
+    monkeypatch.setattr(mogrifier, "LOOPS", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("rounds", [0, 1, 2, 3, 5])
-def test_fast_recurrence_matches_eager_loop_forward_and_backward(rounds):
+def test_fast_recurrence_matches_eager_loop_forward_and_backward(rounds, loops):
     cell = RMLSTMCell(6, 4, rounds).double()
     for gate in cell.mogrifier:
         nn.init.normal_(gate.weight, std=0.5)
@@ -143,9 +155,44 @@ def test_fast_recurrence_matches_eager_loop_forward_and_backward(rounds):
         torch.testing.assert_close(mogrifier_lstm_sequence(cell, x), expected, rtol=0, atol=1e-12)
 
 
-@pytest.mark.skipif(not mogrifier._packed_gemm_available(torch.zeros(1), 4), reason="no MKL packed GEMM here")
+def test_cpp_kernel_builds_with_a_compiler():
+    """Where a C++ compiler is installed (CI, `make test`), the compiled loops build and are what `auto` runs."""
+    if shutil.which("c++") is None and shutil.which("g++") is None:
+        pytest.skip("no C++ compiler here: the TorchScript loops run instead")
+    kernel = mogrifier.load_kernel()
+    assert kernel is not None
+    assert mogrifier._loops(torch.device("cpu"))[0] == kernel.recurrence_forward
+
+
+def test_kernel_build_failure_falls_back_to_torchscript_with_a_warning(monkeypatch, caplog):
+    from torch.utils import cpp_extension
+
+    from hf_emotion.models import mogrifier_kernel
+
+    def failing_build(*args, **kwargs):
+        raise RuntimeError(
+            "Error building extension\nmain.cpp:1:1: error: no compiler for you\nbuild stopped"
+        )
+
+    monkeypatch.setattr(mogrifier_kernel, "_STATE", {})
+    monkeypatch.setattr(cpp_extension, "load_inline", failing_build)
+    with caplog.at_level("WARNING", logger="hf_emotion.models.mogrifier_kernel"):
+        assert mogrifier_kernel.load_kernel() is None
+    assert "error: no compiler for you" in caplog.text and "TorchScript" in caplog.text
+    cell = RMLSTMCell(6, 4, 2)
+    x = torch.randn(2, 5, 6)
+    torch.testing.assert_close(mogrifier_lstm_sequence(cell, x), cell.forward_sequence_eager(x))
+
+
+PACKINGS = {"onednn": mogrifier.ONEDNN_PACKING, "mkl": mogrifier.MKL_PACKING}
+
+
+@pytest.mark.parametrize("gemm", ["onednn", "mkl"])
 @pytest.mark.parametrize("rounds", [1, 2, 3])
-def test_packed_gemm_path_matches_eager_loop_in_float32(rounds):
+def test_packed_gemm_paths_match_eager_loop_in_float32(rounds, gemm, loops, monkeypatch):
+    monkeypatch.setattr(mogrifier, "PACKED_GEMM", gemm)
+    if mogrifier._packing(torch.zeros(1), 4) != PACKINGS[gemm]:
+        pytest.skip(f"no {gemm} packed GEMM in this PyTorch build")
     torch.manual_seed(0)
     cell = RMLSTMCell(20, 8, rounds)
     for gate in cell.mogrifier:
@@ -157,19 +204,42 @@ def test_packed_gemm_path_matches_eager_loop_in_float32(rounds):
     expected_grads = torch.autograd.grad((expected * weight).sum(), params)
     packs = []
     original = mogrifier._pack
-    try:  # record that the packed path really ran
-        mogrifier._pack = lambda weights, batch: packs.append(len(weights)) or original(weights, batch)
-        got = mogrifier_lstm_sequence(cell, x)
-        got_grads = torch.autograd.grad((got * weight).sum(), params)
-        with torch.no_grad():
-            inference = mogrifier_lstm_sequence(cell, x)
-    finally:
-        mogrifier._pack = original
-    assert len(packs) == 3  # forward with saving, backward, inference
+    # record that the packed path really ran
+    monkeypatch.setattr(
+        mogrifier, "_pack", lambda w, batch, packing: packs.append(packing) or original(w, batch, packing)
+    )
+    got = mogrifier_lstm_sequence(cell, x)
+    got_grads = torch.autograd.grad((got * weight).sum(), params)
+    with torch.no_grad():
+        inference = mogrifier_lstm_sequence(cell, x)
+    assert packs == [PACKINGS[gemm]] * 3  # forward with saving, backward, inference
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(inference, expected, rtol=1e-5, atol=1e-6)
     for got_grad, expected_grad in zip(got_grads, expected_grads):
         torch.testing.assert_close(got_grad, expected_grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("gemm", ["onednn", "none"])
+def test_linear_matches_functional_linear_forward_and_backward(gemm, monkeypatch):
+    """`mogrifier.linear` (oneDNN for many rows) against `F.linear`, values and every gradient."""
+    monkeypatch.setattr(mogrifier, "PACKED_GEMM", gemm)
+    torch.manual_seed(0)
+    x = torch.randn(6, 5, 11, requires_grad=True)
+    weight = torch.randn(7, 11, requires_grad=True)
+    bias = torch.randn(7, requires_grad=True)
+    upstream = torch.randn(6, 5, 7)
+    expected = nn.functional.linear(x, weight, bias)
+    expected_grads = torch.autograd.grad((expected * upstream).sum(), [x, weight, bias])
+    got = mogrifier.linear(x, weight, bias)
+    got_grads = torch.autograd.grad((got * upstream).sum(), [x, weight, bias])
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    for got_grad, expected_grad in zip(got_grads, expected_grads):
+        torch.testing.assert_close(got_grad, expected_grad, rtol=1e-5, atol=1e-5)
+    projection = mogrifier.RMLSTMProjection(11, 7)  # an nn.Linear: same parameters, same state dict
+    assert set(projection.state_dict()) == {"weight", "bias"}
+    torch.testing.assert_close(
+        projection(x), nn.functional.linear(x, projection.weight, projection.bias), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_bidirectional_layer_reads_time_reversed():

@@ -27,7 +27,7 @@ from .modeling_common import (
     init_linear_conv_norm,
     interpolate_time,
 )
-from .mogrifier import RMLSTMCell, RMLSTMLayer
+from .mogrifier import RMLSTMCell, RMLSTMLayer, RMLSTMProjection
 
 MODALITY_INPUTS = {
     "audio": "input_features",
@@ -95,7 +95,7 @@ class RMLSTMEncoder(nn.Module):
             self.layers.append(layer)
             if self.residuals is not None:
                 same = input_size == self.output_size
-                self.residuals.append(nn.Identity() if same else nn.Linear(input_size, self.output_size))
+                self.residuals.append(nn.Identity() if same else RMLSTMProjection(input_size, self.output_size))
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, fused: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -34,6 +34,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .mogrifier_kernel import load_kernel
+
 logger = logging.getLogger(__name__)
 
 
@@ -112,38 +114,53 @@ class RMLSTMCell(nn.Module):
         return torch.stack(outputs, dim=1)  # (batch, time, hidden)
 
 
-USE_PACKED_GEMM = True
-"""Use MKL's packed GEMM for the per-step products on x86 CPUs (float32). Set to `False` to compare."""
+PACKED_GEMM = "auto"
+"""Which packed GEMM runs the per-step products on CPUs (float32): `"onednn"` (oneDNN's linear with its weights
+reordered once per sequence), `"mkl"` (MKL's packed GEMM), `"none"` (`torch.mm`), or `"auto"` (oneDNN where
+PyTorch has it, else MKL). Set it to compare them; every choice computes the same products."""
 PACKED_GEMM_MIN_BATCH = 4  # below this, packing the weights costs more than it saves (BENCHMARKS.md)
+NO_PACKING, MKL_PACKING, ONEDNN_PACKING = 0, 1, 2
 
 
-def _packed_gemm_available(x: torch.Tensor, batch: int) -> bool:
-    """Whether MKL's packed GEMM (`torch.ops.mkl._mkl_linear`) should run the per-step products for `x`."""
-    return (
-        USE_PACKED_GEMM
-        and batch >= PACKED_GEMM_MIN_BATCH
-        and x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and not torch.is_autocast_enabled("cpu")
-        and torch.backends.mkl.is_available()
-        and hasattr(torch.ops.mkl, "_mkl_linear")
-    )
+def _packing(x: torch.Tensor, batch: int) -> int:
+    """Which packed GEMM (`NO_PACKING`, `MKL_PACKING`, `ONEDNN_PACKING`) runs the per-step products for `x`."""
+    if (
+        PACKED_GEMM == "none"
+        or batch < PACKED_GEMM_MIN_BATCH
+        or x.device.type != "cpu"
+        or x.dtype != torch.float32
+        or torch.is_autocast_enabled("cpu")
+    ):
+        return NO_PACKING
+    onednn = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+    mkl = torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")
+    if PACKED_GEMM in ("auto", "onednn") and onednn:
+        return ONEDNN_PACKING
+    if PACKED_GEMM in ("auto", "mkl") and mkl:
+        return MKL_PACKING
+    return NO_PACKING
 
 
-def _pack(weights: list[torch.Tensor], batch: int) -> list[torch.Tensor]:
-    """MKL's packed copy of each (out, in) weight, laid out for products with `batch` rows."""
-    return [torch.ops.mkl._mkl_reorder_linear_weight(w.detach().contiguous(), batch) for w in weights]
+def _pack(weights: list[torch.Tensor], batch: int, packing: int) -> list[torch.Tensor]:
+    """The packed copy of each (out, in) weight for products with `batch` rows (empty for `NO_PACKING`)."""
+    if packing == ONEDNN_PACKING:
+        return [torch.ops.mkldnn._reorder_linear_weight(w.detach().contiguous(), batch) for w in weights]
+    if packing == MKL_PACKING:
+        return [torch.ops.mkl._mkl_reorder_linear_weight(w.detach().contiguous(), batch) for w in weights]
+    return []
 
 
 def _linear(
-    a: torch.Tensor, weight: torch.Tensor, packed: torch.Tensor, bias: Optional[torch.Tensor]
+    a: torch.Tensor, weight: torch.Tensor, packed: torch.Tensor, bias: Optional[torch.Tensor], packing: int
 ) -> torch.Tensor:
-    """a @ weight.T (+ bias): MKL's packed GEMM when `packed` (from `_pack`) is non-empty, else torch.mm.
+    """a @ weight.T (+ bias), through the packed GEMM `packing` with `packed` (from `_pack`), or torch.mm.
 
-    The packed GEMM keeps the weight in MKL's internal layout across the time loop instead of re-packing it on
-    every call; for these small-batch products it is about twice as fast (BENCHMARKS.md).
+    A packed GEMM keeps the weight in the library's internal layout across the time loop instead of re-packing
+    it on every call; for these small-batch products that is 2–3× faster than torch.mm (BENCHMARKS.md).
     """
-    if packed.numel() > 0:
+    if packing == 2:  # ONEDNN_PACKING (TorchScript reads no module constants)
+        return torch.ops.mkldnn._linear_pointwise(a, packed, bias, "none", [], "")
+    if packing == 1:  # MKL_PACKING
         return torch.ops.mkl._mkl_linear(a, packed, weight, bias, a.shape[0])
     if bias is None:
         return torch.mm(a, weight.t())
@@ -151,12 +168,61 @@ def _linear(
 
 
 def _linear_add(
-    base: torch.Tensor, a: torch.Tensor, weight: torch.Tensor, packed: torch.Tensor
+    base: torch.Tensor, a: torch.Tensor, weight: torch.Tensor, packed: torch.Tensor, packing: int
 ) -> torch.Tensor:
     """base + a @ weight.T (see `_linear`)."""
-    if packed.numel() > 0:
+    if packing == 2:
+        return torch.ops.mkldnn._linear_pointwise(a, base, packed, None, "add")  # the sum fused in oneDNN
+    if packing == 1:
         return torch.ops.mkl._mkl_linear(a, packed, weight, None, a.shape[0]).add_(base)
     return torch.addmm(base, a, weight.t())
+
+
+class _OneDNNLinear(torch.autograd.Function):
+    """F.linear through oneDNN, forward and backward (CPU, float32); see `linear`."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        flat = x.reshape(-1, x.shape[-1])  # (rows, in)
+        ctx.save_for_backward(flat, weight)
+        ctx.has_bias = bias is not None
+        ctx.input_shape = x.shape
+        out = torch.ops.mkldnn._linear_pointwise(flat, weight, bias, "none", [], "")  # (rows, out)
+        return out.view(*x.shape[:-1], weight.shape[0])
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        flat, weight = ctx.saved_tensors
+        grad = grad.reshape(-1, grad.shape[-1])  # (rows, out)
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:  # grad @ W, oneDNN reading W^T as a strided view
+            grad_x = torch.ops.mkldnn._linear_pointwise(grad, weight.t(), None, "none", [], "")
+            grad_x = grad_x.view(ctx.input_shape)
+        if ctx.needs_input_grad[1]:  # grad^T @ x over all rows
+            grad_weight = torch.ops.mkldnn._linear_pointwise(grad.t(), flat.t(), None, "none", [], "")
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = grad.sum(0)
+        return grad_x, grad_weight, grad_bias
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """`F.linear(x, weight, bias)` for the recurrence's large products over all time steps (round 1's gate, the
+    hoisted input projection, the residual projections): through oneDNN where the per-step products use it too
+    (`_packing` with many rows), else `F.linear` (MKL). oneDNN is 2× faster than MKL for these on some CPUs
+    (BENCHMARKS.md); both compute the same product."""
+    rows = x.numel() // max(x.shape[-1], 1)
+    if _packing(x, rows) != ONEDNN_PACKING or (bias is not None and bias.dtype != x.dtype):
+        return nn.functional.linear(x, weight, bias)
+    return _OneDNNLinear.apply(x, weight, bias)
+
+
+class RMLSTMProjection(nn.Linear):
+    """`nn.Linear` (same parameters and state dict) whose product goes through [`linear`]: the encoder's residual
+    projections, applied to every time step at once."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return linear(x, self.weight, self.bias)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -175,12 +241,13 @@ def _recurrence_forward(
     round_weights: list[torch.Tensor],
     round_biases: list[torch.Tensor],
     packed: list[torch.Tensor],
+    packing: int,
     hoisted: bool,
     save: bool,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """x: (T, B, input), or (T, B, 4H) = W_ih x + b when `hoisted`; gate1: (T, B, H) σ(W_1 x + b_1) or empty.
 
-    `packed`: MKL-packed [W_ih, W_hh, W_2, W_3, ...] (see `_linear`), or empty for torch.mm.
+    `packed`: [W_ih, W_hh, W_2, W_3, ...] packed for the GEMM `packing` (see `_linear`), or empty for torch.mm.
     Returns the hidden states (T, B, H) and, with `save`, the activations the backward pass needs.
     """
     steps, batch = x.shape[0], x.shape[1]
@@ -213,7 +280,7 @@ def _recurrence_forward(
         for k in range(2, rounds + 1):
             if k % 2 == 0:
                 pre = _linear(
-                    h, round_weights[k - 2], packed_rounds[k - 2], round_biases[k - 2]
+                    h, round_weights[k - 2], packed_rounds[k - 2], round_biases[k - 2], packing
                 )  # (B, input)
                 if save:  # written straight into the saved buffers
                     gate = torch.sigmoid(pre, out=round_gates[k - 2][t])
@@ -221,16 +288,20 @@ def _recurrence_forward(
                 else:
                     xt = torch.addcmul(xt, xt, torch.sigmoid(pre), value=2.0)  # eqs. 10–11: x + 2·x⊙v
             else:
-                pre = _linear(xt, round_weights[k - 2], packed_rounds[k - 2], round_biases[k - 2])  # (B, H)
+                pre = _linear(
+                    xt, round_weights[k - 2], packed_rounds[k - 2], round_biases[k - 2], packing
+                )  # (B, H)
                 if save:
                     gate = torch.sigmoid(pre, out=round_gates[k - 2][t])
                     h = torch.addcmul(h, h, gate, value=2.0, out=h_versions[(k + 1) // 2][t])
                 else:
                     h = torch.addcmul(h, h, torch.sigmoid(pre), value=2.0)  # eqs. 8–9: h + 2·h⊙u
         if hoisted:
-            z = _linear_add(xt, h, weight_hh, packed_hh)  # (B, 4H)
+            z = _linear_add(xt, h, weight_hh, packed_hh, packing)  # (B, 4H)
         else:
-            z = _linear_add(_linear(xt, weight_ih, packed_ih, bias), h, weight_hh, packed_hh)  # (B, 4H)
+            z = _linear_add(
+                _linear(xt, weight_ih, packed_ih, bias, packing), h, weight_hh, packed_hh, packing
+            )  # (B, 4H)
         act = activations[t]
         torch.sigmoid(z, out=act)
         torch.tanh(z[:, 2 * hidden : 3 * hidden], out=act[:, 2 * hidden : 3 * hidden])
@@ -254,13 +325,14 @@ def _recurrence_backward(
     weight_hh_t: torch.Tensor,
     round_weights_t: list[torch.Tensor],
     packed: list[torch.Tensor],
+    packing: int,
     saved: list[torch.Tensor],
     hoisted: bool,
 ) -> list[torch.Tensor]:
     """Backpropagation through time. Returns [dx, dgate1, dW_ih, dW_hh, dbias] + dW_k + db_k (k ≥ 2).
 
     The weights come transposed (W_ih^T, W_hh^T, W_k^T): the recurrence multiplies gradients by W, and
-    `packed` holds their MKL-packed copies (or is empty for torch.mm).
+    `packed` holds their copies packed for the GEMM `packing` (or is empty for torch.mm).
 
     The LSTM gate derivatives (hidden-sized) are computed for all steps at once before the loop; the mogrifier
     rounds' factors are formed inside the step from the saved gates, where the (batch, input)-sized tensors are
@@ -305,8 +377,12 @@ def _recurrence_backward(
         torch.mul(dh, out_to_z[t], out=dz[:, 3])
         dc = dc * f[t]
         dz_flat = dz.view(batch, 4 * hidden)
-        dh_version = _linear(dz_flat, weight_hh_t, packed_hh, None)  # (B, H): gradient of the last h-version
-        dx_version = _linear(dz_flat, weight_ih_t, packed_ih, None) if not hoisted else dz_flat  # (B, input)
+        dh_version = _linear(
+            dz_flat, weight_hh_t, packed_hh, None, packing
+        )  # (B, H): gradient of the last h-version
+        dx_version = (
+            _linear(dz_flat, weight_ih_t, packed_ih, None, packing) if not hoisted else dz_flat
+        )  # (B, input)
         for k in range(rounds, 1, -1):  # round k: new = old + 2·old⊙σ(pre), σ(pre) = gate
             gate = round_gates[k - 2][t]
             if k % 2 == 0:  # x-rounds: old is an x-version, the incoming gradient dx_version
@@ -323,10 +399,14 @@ def _recurrence_backward(
                 down = torch.addcmul(upstream, upstream, gate, value=2.0)
             if k % 2 == 0:
                 dx_version = down
-                dh_version = _linear_add(dh_version, pre, round_weights_t[k - 2], packed_rounds[k - 2])
+                dh_version = _linear_add(
+                    dh_version, pre, round_weights_t[k - 2], packed_rounds[k - 2], packing
+                )
             else:
                 dh_version = down
-                dx_version = _linear_add(dx_version, pre, round_weights_t[k - 2], packed_rounds[k - 2])
+                dx_version = _linear_add(
+                    dx_version, pre, round_weights_t[k - 2], packed_rounds[k - 2], packing
+                )
         if rounds >= 1:
             torch.mul(dh_version, slope1[t], out=grad_gate1[t])
             dh_version = dh_version * scale1[t]
@@ -357,11 +437,22 @@ def _recurrence_backward(
     )
 
 
+LOOPS = "auto"
+"""Which implementation runs the two loops: `"cpp"` (the C++ loops of `mogrifier_kernel`, CPU tensors, built on
+first use), `"script"` (TorchScript), `"python"`, or `"auto"` (C++ on CPU where it can be built, else TorchScript).
+All compute the same values; set it to compare them."""
+
 _COMPILED: dict[str, object] = {}
 
 
-def _loops():
-    """The two loops, compiled with TorchScript on first use (plain Python if scripting is unavailable)."""
+def _loops(device: torch.device):
+    """The forward and backward loops for tensors on `device` (see `LOOPS`)."""
+    if LOOPS in ("auto", "cpp") and device.type == "cpu":
+        kernel = load_kernel()
+        if kernel is not None:
+            return kernel.recurrence_forward, kernel.recurrence_backward
+    if LOOPS == "python":
+        return _recurrence_forward, _recurrence_backward
     if not _COMPILED:
         try:
             with warnings.catch_warnings():
@@ -380,13 +471,12 @@ class _MogrifierRecurrence(torch.autograd.Function):
     def forward(ctx, hoisted: bool, num_extra: int, x, gate1, weight_ih, weight_hh, bias, *round_params):
         round_weights = list(round_params[:num_extra])
         round_biases = list(round_params[num_extra:])
-        forward_loop, _ = _loops()
+        forward_loop, _ = _loops(x.device)
         batch = x.shape[1]
-        packed = (
-            _pack([weight_ih, weight_hh, *round_weights], batch) if _packed_gemm_available(x, batch) else []
-        )
+        packing = _packing(x, batch)
+        packed = _pack([weight_ih, weight_hh, *round_weights], batch, packing)
         outputs, saved = forward_loop(
-            x, gate1, weight_ih, weight_hh, bias, round_weights, round_biases, packed, hoisted, True
+            x, gate1, weight_ih, weight_hh, bias, round_weights, round_biases, packed, packing, hoisted, True
         )
         ctx.hoisted = hoisted
         ctx.num_extra = num_extra
@@ -398,13 +488,13 @@ class _MogrifierRecurrence(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_outputs):
         gate1, weight_ih, weight_hh, *round_weights = ctx.saved_tensors
-        _, backward_loop = _loops()
+        _, backward_loop = _loops(grad_outputs.device)
         grad_outputs = grad_outputs.contiguous()
         transposed = [weight_ih.t(), weight_hh.t()] + [w.t() for w in round_weights]
-        packed: list[torch.Tensor] = []
-        if _packed_gemm_available(grad_outputs, grad_outputs.shape[1]):
+        packing = _packing(grad_outputs, grad_outputs.shape[1])
+        if packing != NO_PACKING:
             transposed = [w.contiguous() for w in transposed]
-            packed = _pack(transposed, grad_outputs.shape[1])
+        packed = _pack(transposed, grad_outputs.shape[1], packing)
         grads = backward_loop(
             grad_outputs,
             gate1,
@@ -412,6 +502,7 @@ class _MogrifierRecurrence(torch.autograd.Function):
             transposed[1],
             transposed[2:],
             packed,
+            packing,
             ctx.buffers,
             ctx.hoisted,
         )
@@ -435,20 +526,21 @@ def mogrifier_lstm_sequence(cell: RMLSTMCell, x: torch.Tensor) -> torch.Tensor:
     gate1 = empty
     if rounds >= 1:
         first = cell.mogrifier[0]
-        gate1 = torch.sigmoid(nn.functional.linear(x_time, first.weight, first.bias))  # (time, batch, hidden)
+        gate1 = torch.sigmoid(linear(x_time, first.weight, first.bias))  # (time, batch, hidden)
     hoisted = rounds <= 1  # x' = x: the input projection leaves the loop
     if hoisted:
-        x_time = nn.functional.linear(x_time, cell.weight_ih, cell.bias)  # (time, batch, 4 * hidden)
+        x_time = linear(x_time, cell.weight_ih, cell.bias)  # (time, batch, 4 * hidden)
     round_weights = [gate.weight for gate in cell.mogrifier[1:]]
     round_biases = [gate.bias for gate in cell.mogrifier[1:]]
     tensors = [x_time, gate1, cell.weight_ih, cell.weight_hh, cell.bias, *round_weights, *round_biases]
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         outputs = _MogrifierRecurrence.apply(hoisted, len(round_weights), *tensors)
     else:
-        forward_loop, _ = _loops()
+        forward_loop, _ = _loops(x_time.device)
         weights = [cell.weight_ih, cell.weight_hh, *round_weights]
         batch = x_time.shape[1]
-        packed = _pack(weights, batch) if _packed_gemm_available(x_time, batch) else []
+        packing = _packing(x_time, batch)
+        packed = _pack(weights, batch, packing)
         outputs, _ = forward_loop(
             x_time,
             gate1,
@@ -458,6 +550,7 @@ def mogrifier_lstm_sequence(cell: RMLSTMCell, x: torch.Tensor) -> torch.Tensor:
             round_weights,
             round_biases,
             packed,
+            packing,
             hoisted,
             False,
         )
@@ -490,4 +583,4 @@ class RMLSTMLayer(nn.Module):
         return torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]  # (batch, time, dirs * hidden)
 
 
-__all__ = ["RMLSTMCell", "RMLSTMLayer", "mogrifier_lstm_sequence"]
+__all__ = ["RMLSTMCell", "RMLSTMLayer", "RMLSTMProjection", "linear", "mogrifier_lstm_sequence"]
