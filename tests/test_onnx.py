@@ -5,7 +5,12 @@ import pytest
 import torch
 from pipeline_fixtures import TINY_CONFIG
 
-from hf_emotion import TuckerAVConfig, TuckerAVForEmotionRecognition
+from hf_emotion import (
+    RMLSTMConfig,
+    RMLSTMForEmotionRecognition,
+    TuckerAVConfig,
+    TuckerAVForEmotionRecognition,
+)
 from hf_emotion.onnx_export import example_inputs, export_onnx, onnx_input_names, run_onnx
 
 ATOL = 1e-4  # float32 kernels differ (ORT vs ATen convolutions, GRU, softmax); logits are O(1)
@@ -36,6 +41,22 @@ def test_onnx_matches_pytorch_at_two_batch_sizes(tmp_path, overrides, expected_i
         inputs = example_inputs(model, batch_size, seed=batch_size)
         onnx_logits = run_onnx(path, {k: v.numpy() for k, v in inputs.items()})
         assert onnx_logits.shape == (batch_size, model.config.num_labels)
+        assert abs(onnx_logits - pytorch_logits(model, inputs)).max() < ATOL
+
+
+def test_rmlstm_onnx_matches_pytorch_at_two_batch_sizes(tmp_path):
+    """The mogrifier recurrence is traced as its per-step loop (the compiled loops are not traceable)."""
+    torch.manual_seed(0)
+    config = RMLSTMConfig(
+        num_mfcc=5, num_frames=4, frame_encoder=None, frame_feature_dim=12, text_feature_dim=6, num_time_steps=7,
+        hidden_size=8, num_labels=3,
+    )  # fmt: skip
+    model = RMLSTMForEmotionRecognition(config).eval()
+    path = export_onnx(model, tmp_path / "rmlstm.onnx", batch_size=2)
+    for batch_size in (1, 5):
+        inputs = example_inputs(model, batch_size, seed=batch_size)
+        onnx_logits = run_onnx(path, {k: v.numpy() for k, v in inputs.items()})
+        assert onnx_logits.shape == (batch_size, 3)
         assert abs(onnx_logits - pytorch_logits(model, inputs)).max() < ATOL
 
 

@@ -308,6 +308,19 @@ def test_every_modality_subset_runs_and_ignores_the_others(modalities):
     assert logits.shape == (3, 3) and torch.isfinite(logits).all()
 
 
+@pytest.mark.parametrize("source, length", [(20, 7), (300, 90), (9, 3), (8, 8), (4, 7)])
+def test_resample_time_averages_windows_like_adaptive_pooling(source, length):
+    sequence = torch.randn(2, source, 5)
+    got = resample_time(sequence, length)
+    if source > length:
+        expected = nn.functional.adaptive_avg_pool1d(sequence.transpose(1, 2), length).transpose(1, 2)
+    else:  # lengthening: linear interpolation
+        expected = nn.functional.interpolate(
+            sequence.transpose(1, 2), size=length, mode="linear", align_corners=False
+        ).transpose(1, 2)
+    torch.testing.assert_close(got, expected)
+
+
 def test_fusion_concatenates_resampled_modalities_per_step():
     config = tester.get_config(num_time_steps=4)
     model = RMLSTMModel(config).eval()

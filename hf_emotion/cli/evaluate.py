@@ -76,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
     if "text" in getattr(config, "modalities", ()):  # TF-IDF with the featurizer saved beside the model
         featurizer = EmotionProcessor.from_pretrained(model_dir).text_featurizer
         if featurizer is None:
-            raise ValueError(f"{model_dir} uses the 'text' modality but its processor has no text featurizer.")
+            raise ValueError(
+                f"{model_dir} uses the 'text' modality but its processor has no text featurizer."
+            )
         data = add_text_features(DatasetDict({args.split: data}), config, featurizer)[0][args.split]
     check_dataset_labels(data, config, args.split)
     metrics = evaluate_model(model, data, args.batch_size, progress=True)

@@ -61,9 +61,17 @@ class RMLSTMOutput(ModelOutput):
 
 def resample_time(sequence: torch.Tensor, length: int) -> torch.Tensor:
     """(batch, time, dim) → (batch, length, dim): window averages when shortening, linear interpolation otherwise."""
-    if sequence.shape[1] > length:
-        pooled = nn.functional.adaptive_avg_pool1d(sequence.transpose(1, 2), length)  # (batch, dim, length)
-        return pooled.transpose(1, 2)
+    source = sequence.shape[1]
+    if (
+        source > length
+    ):  # adaptive_avg_pool1d's windows, as a matrix (ONNX exports no uneven adaptive pooling)
+        steps = torch.arange(length, device=sequence.device)
+        start = (steps * source) // length
+        end = ((steps + 1) * source + length - 1) // length
+        inputs = torch.arange(source, device=sequence.device)
+        inside = (inputs[None] >= start[:, None]) & (inputs[None] < end[:, None])  # (length, source)
+        weights = inside.to(sequence.dtype) / (end - start)[:, None].to(sequence.dtype)
+        return torch.matmul(weights, sequence)  # (batch, length, dim)
     return interpolate_time(sequence, length)
 
 
@@ -95,7 +103,9 @@ class RMLSTMEncoder(nn.Module):
             self.layers.append(layer)
             if self.residuals is not None:
                 same = input_size == self.output_size
-                self.residuals.append(nn.Identity() if same else RMLSTMProjection(input_size, self.output_size))
+                self.residuals.append(
+                    nn.Identity() if same else RMLSTMProjection(input_size, self.output_size)
+                )
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, fused: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -212,7 +212,11 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] =
     (`_packing` with many rows), else `F.linear` (MKL). oneDNN is 2× faster than MKL for these on some CPUs
     (BENCHMARKS.md); both compute the same product."""
     rows = x.numel() // max(x.shape[-1], 1)
-    if _packing(x, rows) != ONEDNN_PACKING or (bias is not None and bias.dtype != x.dtype):
+    if (
+        _packing(x, rows) != ONEDNN_PACKING
+        or (bias is not None and bias.dtype != x.dtype)
+        or torch.jit.is_tracing()  # ONNX export records F.linear
+    ):
         return nn.functional.linear(x, weight, bias)
     return _OneDNNLinear.apply(x, weight, bias)
 
@@ -561,7 +565,8 @@ class RMLSTMLayer(nn.Module):
     """One (optionally bidirectional) mogrifier LSTM layer over a (batch, time, input) sequence.
 
     `fast_recurrence` (default `True`) selects [`mogrifier_lstm_sequence`]; `False` runs the eager per-step
-    reference [`RMLSTMCell.forward_sequence_eager`] (same values, much slower).
+    reference [`RMLSTMCell.forward_sequence_eager`] (same values, much slower), which is also what tracing (ONNX
+    export) records.
     """
 
     def __init__(self, input_size: int, hidden_size: int, mogrifier_rounds: int, bidirectional: bool = False):
@@ -575,7 +580,8 @@ class RMLSTMLayer(nn.Module):
         outputs = []
         for direction, cell in enumerate(self.cells):
             sequence = x if direction == 0 else x.flip(1)  # the backward direction reads time reversed
-            if self.fast_recurrence:
+            # tracing (ONNX export) records the per-step loop as plain operators; compiled loops cannot be traced
+            if self.fast_recurrence and not torch.jit.is_tracing():
                 hidden = mogrifier_lstm_sequence(cell, sequence)
             else:
                 hidden = cell.forward_sequence_eager(sequence)

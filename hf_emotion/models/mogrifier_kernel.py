@@ -448,7 +448,9 @@ def load_kernel() -> Optional[object]:
             raise RuntimeError("ninja is not installed (pip install ninja)")
         extension_logger = logging.getLogger("torch.utils.cpp_extension")
         level = extension_logger.level
-        extension_logger.setLevel(logging.ERROR)  # its import warns that no CUDA runtime is found: irrelevant here
+        extension_logger.setLevel(
+            logging.ERROR
+        )  # its import warns that no CUDA runtime is found: irrelevant here
         try:
             from torch.utils.cpp_extension import load_inline
         finally:
@@ -469,7 +471,9 @@ def load_kernel() -> Optional[object]:
         _STATE["ops"] = getattr(torch.ops, name)
     except Exception as error:  # any build failure leaves the TorchScript loops in charge
         lines = str(error).strip().splitlines() or [type(error).__name__]
-        message = next((line.strip() for line in lines if "error:" in line), lines[-1])  # the compiler's first
+        message = next(
+            (line.strip() for line in lines if "error:" in line), lines[-1]
+        )  # the compiler's first
         logger.warning(
             "The mogrifier C++ kernel could not be built (%s); using the TorchScript loops (same results, slower).",
             message,

@@ -113,7 +113,9 @@ def write_run_outputs(
         )
     if test_dataset is not None and len(test_dataset) > 1:
         if result.text_featurizer is not None:  # the same TF-IDF features the evaluation used
-            splits, _, _ = add_text_features(DatasetDict(test=test_dataset), model.config, result.text_featurizer)
+            splits, _, _ = add_text_features(
+                DatasetDict(test=test_dataset), model.config, result.text_featurizer
+            )
             test_dataset = splits["test"]
         outputs = _first_clip_outputs(model, test_dataset)
         if outputs["attentions"] is not None:
