@@ -106,16 +106,21 @@ def bench_recurrence(repeats: int, batch: int, steps: int) -> dict:
 
 
 def bench_gemm_floor(repeats: int, batch: int, steps: int) -> tuple[float, float]:
-    """Time of the matrix products alone that any exact 2-round RMLSTM must do per step (forward: W_v h', W_ih x',
-    W_hh h'; backward: their transposes) plus the hoisted and weight-gradient products, through the same packed
-    GEMM as the fast path, on random data: the floor under the fast path's forward and forward+backward times."""
+    """Time of the matrix products alone that any exact 2-round RMLSTM encoder must do, on ready-made random
+    inputs, through the fast path's GEMMs (its per-step packed GEMM, `mogrifier.linear` for the rest): per step
+    W_v h', W_ih x', W_hh h' (backward: their transposes); over all steps at once round 1's W_u x, the residual
+    projection, the weight gradients and the second layer's input gradients. No element-wise work at all: the floor
+    under the fast path's forward and forward+backward times."""
     config = RMLSTMConfig(frame_encoder=None, num_time_steps=steps)
     hidden = config.hidden_size
     sizes = [config.fused_feature_size] + [hidden] * (config.num_layers - 1)
     packing = mogrifier._packing(torch.zeros(1), batch)
+    rows = steps * batch
 
     def product(a, weight):  # a @ weight.T through the fast path's per-step GEMM
         return mogrifier._linear(a, weight, weight_cache.get(id(weight), a), None, packing)
+
+    big = mogrifier.linear  # a @ b.T over all time steps; a weight gradient A^T B is big(A^T, B^T)
 
     layers, weight_cache = [], {}
     for size in sizes:
@@ -124,21 +129,24 @@ def bench_gemm_floor(repeats: int, batch: int, steps: int) -> tuple[float, float
             "hh": torch.randn(4 * hidden, hidden),
             "v": torch.randn(size, hidden),
             "u": torch.randn(hidden, size),
+            "residual": torch.randn(hidden, size) if size != hidden else None,
         }
-        weights.update({f"{name}_t": w.t().contiguous() for name, w in list(weights.items()) if name != "u"})
-        for w in weights.values():
-            if packing != mogrifier.NO_PACKING:
+        weights.update({f"{name}_t": weights[name].t().contiguous() for name in ("ih", "hh", "v")})
+        for name, w in weights.items():
+            if packing != mogrifier.NO_PACKING and name in ("ih", "hh", "v", "ih_t", "hh_t", "v_t"):
                 weight_cache[id(w)] = mogrifier._pack([w], batch, packing)[0]
         layers.append((size, weights))
 
-    data = {  # inputs made outside the timed functions
+    data = {  # inputs made outside the timed functions; the *_t ones are (width, rows) transposes
         size: {
             "h": torch.randn(batch, hidden),
             "x": torch.randn(batch, size),
             "dz": torch.randn(batch, 4 * hidden),
-            "flat_x": torch.randn(steps * batch, size),
-            "flat_h": torch.randn(steps * batch, hidden),
-            "flat_dz": torch.randn(steps * batch, 4 * hidden),
+            "flat_x": torch.randn(rows, size),
+            "flat_h": torch.randn(rows, hidden),
+            "flat_x_t": torch.randn(size, rows),
+            "flat_h_t": torch.randn(hidden, rows),
+            "flat_dz_t": torch.randn(4 * hidden, rows),
         }
         for size in set(sizes)
     }
@@ -146,22 +154,29 @@ def bench_gemm_floor(repeats: int, batch: int, steps: int) -> tuple[float, float
     def forward():
         for size, w in layers:
             d = data[size]
-            torch.mm(d["flat_x"], w["u"].t())  # round 1, hoisted
+            big(d["flat_x"], w["u"])  # round 1, hoisted
+            if w["residual"] is not None:
+                big(d["flat_x"], w["residual"])
             for _ in range(steps):
                 product(d["h"], w["v"]), product(d["x"], w["ih"]), product(d["h"], w["hh"])
 
     def backward():
-        for size, w in layers:
+        for index, (size, w) in enumerate(layers):
             d = data[size]
             for _ in range(steps):
                 product(d["dz"], w["hh_t"]), product(d["dz"], w["ih_t"]), product(d["x"], w["v_t"])
-            torch.mm(d["flat_dz"].t(), d["flat_x"]), torch.mm(d["flat_dz"].t(), d["flat_h"])  # dW_ih, dW_hh
-            torch.mm(d["flat_x"].t(), d["flat_h"])  # dW_v
-            torch.mm(d["flat_h"].t(), d["flat_x"])  # round 1's dW_u, through autograd
+            big(d["flat_dz_t"], d["flat_x"].t()), big(d["flat_dz_t"], d["flat_h"].t())  # dW_ih, dW_hh
+            big(d["flat_x_t"], d["flat_h"].t())  # dW_v
+            big(d["flat_h_t"], d["flat_x"].t())  # round 1's dW_u
+            if w["residual"] is not None:
+                big(d["flat_h_t"], d["flat_x"].t())  # the residual projection's weight gradient
+            if index > 0:  # the input gradient through round 1 (the per-step x gradient is in the loop)
+                big(d["flat_h"], w["u"].t())
 
-    forward(), backward()
-    forward_times = [timed(forward) for _ in range(repeats)]
-    backward_times = [timed(backward) for _ in range(repeats)]
+    with torch.no_grad():
+        forward(), backward()
+        forward_times = [timed(forward) for _ in range(repeats)]
+        backward_times = [timed(backward) for _ in range(repeats)]
     return min(forward_times), min(forward_times) + min(backward_times)
 
 

@@ -197,7 +197,7 @@ def test_packed_gemm_paths_match_eager_loop_in_float32(rounds, gemm, loops, monk
     cell = RMLSTMCell(20, 8, rounds)
     for gate in cell.mogrifier:
         nn.init.normal_(gate.weight, std=0.5)
-    x = torch.randn(4, 7, 20, requires_grad=True)  # batch 4: packed from PACKED_GEMM_MIN_BATCH on
+    x = torch.randn(4, 7, 20, requires_grad=True)  # batch 4: MKL packs from MKL_PACKING_MIN_BATCH on
     weight = torch.randn(4, 7, 8)
     params = [x, *cell.parameters()]
     expected = cell.forward_sequence_eager(x)

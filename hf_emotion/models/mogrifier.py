@@ -18,10 +18,15 @@ use the fused cuDNN/oneDNN LSTM kernels (its input is gated by the previous stat
 - the forward loop records no autograd graph; the backward loop keeps only the per-step products that the
   recurrence needs (dz·W_hh, dz·W_ih, the gates' input gradients) and computes every weight gradient after the
   loop as one large matrix product over all time steps (instead of T small rank-`batch` updates);
-- the per-step products use MKL's packed GEMM on x86 CPUs (float32, batch ≥ 4): each weight is packed once per
-  sequence instead of on every call, about 2× faster for these small-batch products; `torch.mm` elsewhere;
+- the per-step products go through a packed GEMM on CPUs (float32): oneDNN's linear where PyTorch has oneDNN
+  (MKL's packed GEMM otherwise, `PACKED_GEMM`), each weight reordered once per sequence instead of on every call;
+  the large products over all steps (round 1's gate, the residual projections, the weight gradients) go through
+  oneDNN too ([`linear`]). On CPUs where MKL takes its slower generic path (AMD) that is 2–3× faster than
+  `torch.mm`; on Intel CPUs MKL's packed GEMM was 2× faster than `torch.mm` (BENCHMARKS.md);
 - outputs and saved activations live in preallocated (time, batch, ·) buffers written by index;
-- the two loops are compiled with TorchScript when it is available (plain Python otherwise).
+- on CPUs the two loops run as compiled C++ ([`mogrifier_kernel`](mogrifier_kernel.py), built on first use), whose
+  element-wise work is a few fused passes per step; elsewhere, or where it cannot be built, the same loops run
+  compiled by TorchScript (plain Python if that is unavailable). `LOOPS` selects one.
 """
 
 from __future__ import annotations
@@ -118,7 +123,9 @@ PACKED_GEMM = "auto"
 """Which packed GEMM runs the per-step products on CPUs (float32): `"onednn"` (oneDNN's linear with its weights
 reordered once per sequence), `"mkl"` (MKL's packed GEMM), `"none"` (`torch.mm`), or `"auto"` (oneDNN where
 PyTorch has it, else MKL). Set it to compare them; every choice computes the same products."""
-PACKED_GEMM_MIN_BATCH = 4  # below this, packing the weights costs more than it saves (BENCHMARKS.md)
+MKL_PACKING_MIN_BATCH = (
+    4  # below this, packing for MKL costs more than it saves (oneDNN gains from batch 1 on)
+)
 NO_PACKING, MKL_PACKING, ONEDNN_PACKING = 0, 1, 2
 
 
@@ -126,7 +133,6 @@ def _packing(x: torch.Tensor, batch: int) -> int:
     """Which packed GEMM (`NO_PACKING`, `MKL_PACKING`, `ONEDNN_PACKING`) runs the per-step products for `x`."""
     if (
         PACKED_GEMM == "none"
-        or batch < PACKED_GEMM_MIN_BATCH
         or x.device.type != "cpu"
         or x.dtype != torch.float32
         or torch.is_autocast_enabled("cpu")
@@ -136,7 +142,7 @@ def _packing(x: torch.Tensor, batch: int) -> int:
     mkl = torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")
     if PACKED_GEMM in ("auto", "onednn") and onednn:
         return ONEDNN_PACKING
-    if PACKED_GEMM in ("auto", "mkl") and mkl:
+    if PACKED_GEMM in ("auto", "mkl") and mkl and batch >= MKL_PACKING_MIN_BATCH:
         return MKL_PACKING
     return NO_PACKING
 
