@@ -1,9 +1,9 @@
 """Speed of the residual mogrifier LSTM (`rmlstm`) on CPU.
 
 Part 1 — the recurrence, side by side in one run (T = 90, input 1,384 ≈ 1,400, hidden 256, 2 layers, batch 32):
-    torch.nn.LSTM (fused oneDNN/cuDNN kernel) | RMLSTM fast path (TorchScript loops, hand-written backward,
-    MKL packed GEMM per step) | the same with torch.mm | the same loops in plain Python | the eager per-step
-    RMLSTMCell loop (autograd through every step)
+    torch.nn.LSTM (fused oneDNN/cuDNN kernel) | RMLSTM fast path (C++ loops, hand-written backward, oneDNN
+    packed GEMM per step) | the same with MKL's packed GEMM | with torch.mm | with the TorchScript loops | the
+    eager per-step RMLSTMCell loop (autograd through every step) | the GEMM-only floor (the products alone)
     forward (inference, no_grad) and forward + backward. Variants are interleaved round-robin and the minimum
     over repeats is reported (the machine may be shared), with the median beside it.
 Part 2 — the paper's Table 5 (training time per epoch, test time per sample) for every `cell_type` on a synthetic

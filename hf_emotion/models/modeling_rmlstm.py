@@ -62,9 +62,8 @@ class RMLSTMOutput(ModelOutput):
 def resample_time(sequence: torch.Tensor, length: int) -> torch.Tensor:
     """(batch, time, dim) → (batch, length, dim): window averages when shortening, linear interpolation otherwise."""
     source = sequence.shape[1]
-    if (
-        source > length
-    ):  # adaptive_avg_pool1d's windows, as a matrix (ONNX exports no uneven adaptive pooling)
+    # shortening: adaptive_avg_pool1d's windows, as a matrix (uneven adaptive pooling has no ONNX export)
+    if source > length:
         steps = torch.arange(length, device=sequence.device)
         start = (steps * source) // length
         end = ((steps + 1) * source + length - 1) // length

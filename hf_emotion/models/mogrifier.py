@@ -123,9 +123,8 @@ PACKED_GEMM = "auto"
 """Which packed GEMM runs the per-step products on CPUs (float32): `"onednn"` (oneDNN's linear with its weights
 reordered once per sequence), `"mkl"` (MKL's packed GEMM), `"none"` (`torch.mm`), or `"auto"` (oneDNN where
 PyTorch has it, else MKL). Set it to compare them; every choice computes the same products."""
-MKL_PACKING_MIN_BATCH = (
-    4  # below this, packing for MKL costs more than it saves (oneDNN gains from batch 1 on)
-)
+# below this batch, packing for MKL costs more than it saves (oneDNN gains from batch 1 on; BENCHMARKS.md)
+MKL_PACKING_MIN_BATCH = 4
 NO_PACKING, MKL_PACKING, ONEDNN_PACKING = 0, 1, 2
 
 
