@@ -131,15 +131,20 @@ Tensor transposed(const Tensor& a) {
   return out;
 }
 
-// a^T @ b for (rows, m) and (rows, n) matrices: the weight gradients, one product over all time steps. oneDNN
-// reads b^T as a strided view but copies a non-contiguous first operand, so a^T is made here, once per product.
+// a^T for a (rows, m) matrix, as the weight-gradient products below want it: contiguous for oneDNN (which would
+// copy a non-contiguous first operand on every call, far slower than `transposed`), a view for at::mm.
 template <typename T>
-Tensor matmul_tn(const Tensor& a, const Tensor& b, int64_t packing) {
-  if (packing == kOnednnPacking) {
-    return call_boxed(onednn_linear_op(), {transposed<T>(a), b.t(), c10::IValue(), c10::IValue(std::string("none")),
+Tensor first_operand(const Tensor& a, int64_t packing) {
+  return packing == kOnednnPacking ? transposed<T>(a) : a.t();
+}
+
+// a_t @ b for a_t = first_operand(a) and b (rows, n): a weight gradient, one product over all time steps.
+Tensor matmul_tn(const Tensor& a_t, const Tensor& b, int64_t packing) {
+  if (packing == kOnednnPacking) {  // oneDNN reads b^T as a strided view
+    return call_boxed(onednn_linear_op(), {a_t, b.t(), c10::IValue(), c10::IValue(std::string("none")),
                                            c10::IValue(c10::List<std::optional<at::Scalar>>()), c10::IValue()});
   }
-  return at::mm(a.t(), b);
+  return at::mm(a_t, b);
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -380,11 +385,12 @@ Tensors backward_impl(const Tensor& grad_outputs, const Tensor& gate1, const Ten
     }
   }
   Tensor flat_grad_z = grad_z.view({steps * batch, 4 * hidden});
-  Tensor grad_weight_hh = matmul_tn<T>(flat_grad_z, h_versions[num_h - 1].reshape({steps * batch, hidden}), packing);
+  Tensor grad_z_t = first_operand<T>(flat_grad_z, packing);  // (4H, T·B), shared by both products
+  Tensor grad_weight_hh = matmul_tn(grad_z_t, h_versions[num_h - 1].reshape({steps * batch, hidden}), packing);
   Tensor grad_weight_ih = empty, grad_bias = empty;
   if (!hoisted) {
     Tensor final_x = x_versions[num_x - 1].reshape({steps * batch, width});
-    grad_weight_ih = matmul_tn<T>(flat_grad_z, final_x, packing);  // (4H, input)
+    grad_weight_ih = matmul_tn(grad_z_t, final_x, packing);  // (4H, input)
     grad_bias = flat_grad_z.sum(0);
   }
   Tensors result{grad_x, grad_gate1, grad_weight_ih, grad_weight_hh, grad_bias};
@@ -393,7 +399,7 @@ Tensors backward_impl(const Tensor& grad_outputs, const Tensor& gate1, const Ten
     Tensor pre = grad_pre[k - 2].reshape({steps * batch, grad_pre[k - 2].size(2)});
     Tensor source = k % 2 == 0 ? h_versions[k / 2].reshape({steps * batch, hidden})
                                : x_versions[(k - 1) / 2].reshape({steps * batch, width});
-    result.push_back(matmul_tn<T>(pre, source, packing));
+    result.push_back(matmul_tn(first_operand<T>(pre, packing), source, packing));
     grad_round_biases.push_back(pre.sum(0));
   }
   result.insert(result.end(), grad_round_biases.begin(), grad_round_biases.end());
