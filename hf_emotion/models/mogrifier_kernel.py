@@ -460,51 +460,57 @@ def _cpu_signature() -> str:
         return platform.machine() + platform.processor()
 
 
-def load_kernel() -> Optional[object]:
-    """The compiled loops as `torch.ops.hf_emotion_mogrifier` (built once, cached), or `None` where they cannot be.
+def _build(flags: list[str]) -> object:
+    """Compile (or load the cached build of) the kernel with `flags`; returns its `torch.ops` namespace."""
+    extension_logger = logging.getLogger("torch.utils.cpp_extension")
+    level = extension_logger.level
+    extension_logger.setLevel(
+        logging.ERROR
+    )  # its import warns that no CUDA runtime is found: irrelevant here
+    try:
+        from torch.utils.cpp_extension import load_inline
+    finally:
+        extension_logger.setLevel(level)
+    # the CPU and the flags are part of the build's name: a cache shared between machines (a network home) never
+    # loads a -march=native build made for another instruction set
+    digest = hashlib.sha1("".join([_SOURCE, _cpu_signature(), *flags]).encode()).hexdigest()[:10]
+    name = f"{_NAMESPACE}_{digest}"
+    source = _SOURCE.replace("TORCH_LIBRARY(NAMESPACE,", f"TORCH_LIBRARY({name},")
+    load_inline(name, cpp_sources=[source], is_python_module=False, extra_cflags=flags, verbose=False)
+    return getattr(torch.ops, name)
 
-    The reason it cannot be built (no compiler, no ninja, no `torch.utils.cpp_extension`) is logged once.
+
+def load_kernel() -> Optional[object]:
+    """The compiled loops as a `torch.ops` namespace (built once, cached), or `None` where they cannot be built.
+
+    `-march=native` vectorises the element-wise passes for this CPU; a compiler that does not take it gets a second
+    try without. The reason it cannot be built at all (no compiler, no ninja) is logged once, with the compiler's
+    first error line.
     """
     if "ops" in _STATE:
         return _STATE["ops"]
     _STATE["ops"] = None
-    try:
-        if not _ninja_on_path():
-            raise RuntimeError("ninja is not installed (pip install ninja)")
-        extension_logger = logging.getLogger("torch.utils.cpp_extension")
-        level = extension_logger.level
-        extension_logger.setLevel(
-            logging.ERROR
-        )  # its import warns that no CUDA runtime is found: irrelevant here
-        try:
-            from torch.utils.cpp_extension import load_inline
-        finally:
-            extension_logger.setLevel(level)
-        # -march=native vectorises the element-wise passes for this CPU; the CPU is part of the build's name, so a
-        # cache shared between machines (a network home) never loads a build made for another instruction set
-        digest = hashlib.sha1((_SOURCE + _cpu_signature()).encode()).hexdigest()[:10]
-        name = f"{_NAMESPACE}_{digest}"
-        logger.info("Building the mogrifier CPU kernel (once per machine, about half a minute)...")
-        source = _SOURCE.replace("TORCH_LIBRARY(NAMESPACE,", f"TORCH_LIBRARY({name},")
-        load_inline(
-            name,
-            cpp_sources=[source],
-            is_python_module=False,
-            extra_cflags=["-O3", "-march=native"],
-            verbose=False,
-        )
-        _STATE["ops"] = getattr(torch.ops, name)
-    except Exception as error:  # any build failure leaves the TorchScript loops in charge
-        lines = str(error).strip().splitlines() or [type(error).__name__]
-        message = next(
-            (line.strip() for line in lines if "error:" in line), lines[-1]
-        )  # the compiler's first
+    if not _ninja_on_path():
         logger.warning(
-            "The mogrifier C++ kernel could not be built (%s); using the TorchScript loops (same results, slower).",
-            message,
+            "ninja is not installed (pip install ninja): the mogrifier loops run through TorchScript."
         )
-        logger.debug("Mogrifier kernel build failure", exc_info=True)
-    return _STATE["ops"]
+        return None
+    logger.info("Building the mogrifier CPU kernel (once per machine, about half a minute)...")
+    error: Optional[Exception] = None
+    for flags in (["-O3", "-march=native"], ["-O3"]):
+        try:
+            _STATE["ops"] = _build(flags)
+            return _STATE["ops"]
+        except Exception as failure:  # any build failure leaves the TorchScript loops in charge
+            error = error or failure
+            logger.debug("Mogrifier kernel build with %s failed", flags, exc_info=True)
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    message = next((line.strip() for line in lines if "error:" in line), lines[-1])
+    logger.warning(
+        "The mogrifier C++ kernel could not be built (%s); using the TorchScript loops (same results, slower).",
+        message,
+    )
+    return None
 
 
 __all__ = ["load_kernel"]
