@@ -169,7 +169,10 @@ def test_kernel_build_failure_falls_back_to_torchscript_with_a_warning(monkeypat
 
     from hf_emotion.models import mogrifier_kernel
 
+    attempts = []
+
     def failing_build(*args, **kwargs):
+        attempts.append(kwargs["extra_cflags"])
         raise RuntimeError(
             "Error building extension\nmain.cpp:1:1: error: no compiler for you\nbuild stopped"
         )
@@ -179,6 +182,7 @@ def test_kernel_build_failure_falls_back_to_torchscript_with_a_warning(monkeypat
     with caplog.at_level("WARNING", logger="hf_emotion.models.mogrifier_kernel"):
         assert mogrifier_kernel.load_kernel() is None
     assert "error: no compiler for you" in caplog.text and "TorchScript" in caplog.text
+    assert attempts == [["-O3", "-march=native"], ["-O3"]]  # a second try for compilers without -march=native
     cell = RMLSTMCell(6, 4, 2)
     x = torch.randn(2, 5, 6)
     torch.testing.assert_close(mogrifier_lstm_sequence(cell, x), cell.forward_sequence_eager(x))
