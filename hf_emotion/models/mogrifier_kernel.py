@@ -35,6 +35,8 @@ _SOURCE = r"""
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
+#include <string>
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
