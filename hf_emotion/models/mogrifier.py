@@ -217,11 +217,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] =
     (`_packing` with many rows), else `F.linear` (MKL). oneDNN is 2× faster than MKL for these on some CPUs
     (BENCHMARKS.md); both compute the same product."""
     rows = x.numel() // max(x.shape[-1], 1)
-    if (
-        _packing(x, rows) != ONEDNN_PACKING
-        or (bias is not None and bias.dtype != x.dtype)
-        or torch.jit.is_tracing()  # ONNX export records F.linear
-    ):
+    if _packing(x, rows) != ONEDNN_PACKING or torch.jit.is_tracing():  # ONNX export records F.linear
         return nn.functional.linear(x, weight, bias)
     return _OneDNNLinear.apply(x, weight, bias)
 

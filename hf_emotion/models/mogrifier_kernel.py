@@ -64,13 +64,13 @@ const c10::OperatorHandle& onednn_linear_op() {
   return op;
 }
 
-// a @ weight.T (+ bias), then the element-wise `activation` ("none" or "sigmoid"), through the packed GEMM
-// `packing` with `packed` (see mogrifier._linear).
+// a @ weight.T (+ bias), then σ when `sigmoid`, through the packed GEMM `packing` with `packed` (see
+// mogrifier._linear).
 Tensor linear(const Tensor& a, const Tensor& weight, const Tensor& packed, const std::optional<Tensor>& bias,
-              int64_t packing, const char* activation = "none") {
-  const bool sigmoid = std::string(activation) == "sigmoid";
-  if (packing == kOnednnPacking) {  // the activation fused into oneDNN's product
-    return call_boxed(onednn_linear_op(), {a, packed, optional_tensor(bias), c10::IValue(std::string(activation)),
+              int64_t packing, bool sigmoid = false) {
+  if (packing == kOnednnPacking) {  // the sigmoid fused into oneDNN's product
+    return call_boxed(onednn_linear_op(), {a, packed, optional_tensor(bias),
+                                           c10::IValue(std::string(sigmoid ? "sigmoid" : "none")),
                                            c10::IValue(c10::List<std::optional<at::Scalar>>()), c10::IValue()});
   }
   Tensor out;
@@ -197,7 +197,7 @@ std::tuple<Tensor, Tensors> forward_impl(const Tensor& x, const Tensor& gate1, c
     for (int64_t k = 2; k <= rounds; ++k) {
       const bool even = k % 2 == 0;  // even rounds gate x by h (eqs. 10–11), odd ones h by x (eqs. 8–9)
       Tensor gate = linear(even ? h : xt, round_weights[k - 2], packed_round(k), round_biases[k - 2], packing,
-                           "sigmoid");  // (B, input) or (B, H)
+                           /*sigmoid=*/true);  // (B, input) or (B, H)
       Tensor old = even ? xt : h;
       Tensor next = save ? (even ? x_versions[k / 2][t] : h_versions[(k + 1) / 2][t])
                          : (even ? x_work : h_work);
