@@ -32,8 +32,9 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 
@@ -64,7 +65,7 @@ def private_op(qualified_name: str) -> Optional[Callable]:
 # ----------------------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_description() -> tuple[str, frozenset[str]]:
     """The CPU's model name and instruction-set flags (from /proc/cpuinfo on Linux; the platform elsewhere)."""
     model, flags = "", frozenset()
@@ -93,7 +94,7 @@ def cpu_has_bf16_arithmetic() -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def machine_signature() -> str:
     """A short digest of what decides which implementation is fastest: CPU model and flags, torch version."""
     model, flags = cpu_description()
@@ -214,11 +215,19 @@ def device_has_bf16_arithmetic(device: torch.device) -> bool:
     return False
 
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-           "float16": torch.float16, "fp16": torch.float16}
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 
 
-def inference_plan(device: torch.device | str = "cpu", dtype: torch.dtype | str | None = None) -> InferencePlan:
+def inference_plan(
+    device: torch.device | str = "cpu", dtype: torch.dtype | str | None = None
+) -> InferencePlan:
     """The plan for `device`: `dtype` as asked (``"bfloat16"``, ``torch.float16``, ...), or with `None` the
     fastest one within `BF16_LOGIT_TOLERANCE` of float32: bf16 where the device has bf16 arithmetic, else
     float32. Channels-last on CPU and CUDA (a 1.3–5× faster CNN on the CPUs measured, BENCHMARKS.md)."""

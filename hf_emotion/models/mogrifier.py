@@ -150,7 +150,10 @@ def _available_packings(x: torch.Tensor) -> list[int]:
     operators exist (and are not switched off) for this dtype, on CPU, outside autocast and tracing."""
     if x.device.type != "cpu" or tracing() or torch.is_autocast_enabled("cpu"):
         return [NO_PACKING]
-    backends = {ONEDNN_PACKING: torch.backends.mkldnn.is_available(), MKL_PACKING: torch.backends.mkl.is_available()}
+    backends = {
+        ONEDNN_PACKING: torch.backends.mkldnn.is_available(),
+        MKL_PACKING: torch.backends.mkl.is_available(),
+    }
     return [NO_PACKING] + [
         packing
         for packing, ops in _PRIVATE_OPS.items()
@@ -185,7 +188,9 @@ def _choose(kind: str, x: torch.Tensor, rows: int, weights: list[torch.Tensor], 
     macs = rows * sum(w.shape[0] * w.shape[1] for w in weights)
     if len(available) == 1 or macs < MEASURE_MIN_MACS:
         return NO_PACKING
-    bucket = 1 << max(rows - 1, 0).bit_length()  # rows rounded up to a power of two: a few measurements in all
+    bucket = (
+        1 << max(rows - 1, 0).bit_length()
+    )  # rows rounded up to a power of two: a few measurements in all
     shapes = ",".join(f"{w.shape[0]}x{w.shape[1]}" for w in weights)
     key = f"mogrifier {kind}|{str(x.dtype).replace('torch.', '')}|rows {bucket}|{shapes}|threads {torch.get_num_threads()}"
     names = {code: name for name, code in _PACKING_CODES.items()}
@@ -598,7 +603,9 @@ def _sequence(cell: RMLSTMCell, x: torch.Tensor) -> torch.Tensor:
     gate1 = x.new_empty(0)
     if rounds >= 1:
         first = cell.mogrifier[0]
-        gate1 = torch.sigmoid(linear(x_time, first.weight.to(dtype), first.bias.to(dtype)))  # (time, batch, hidden)
+        gate1 = torch.sigmoid(
+            linear(x_time, first.weight.to(dtype), first.bias.to(dtype))
+        )  # (time, batch, hidden)
     hoisted = rounds <= 1  # x' = x: the input projection leaves the loop
     if hoisted:
         x_time = linear(x_time, weight_ih, bias)  # (time, batch, 4 * hidden)

@@ -485,7 +485,9 @@ def _build(flags: list[str]) -> object:
     """Compile the kernel with `flags` (ninja found on PATH or in the `ninja` package, PATH left unchanged)."""
     extension_logger = logging.getLogger("torch.utils.cpp_extension")
     level = extension_logger.level
-    extension_logger.setLevel(logging.ERROR)  # its import warns that no CUDA runtime is found: irrelevant here
+    extension_logger.setLevel(
+        logging.ERROR
+    )  # its import warns that no CUDA runtime is found: irrelevant here
     try:
         from torch.utils.cpp_extension import load_inline
     finally:
