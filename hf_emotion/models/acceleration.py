@@ -7,7 +7,7 @@ Two kinds of choice live here, one owner each:
   each candidate is timed once on the real shapes and the winner is cached in a small JSON file per machine
   (``~/.cache/hf_emotion/acceleration-<machine>.json``; `HF_EMOTION_CACHE` moves it), keyed by the CPU model,
   its instruction-set flags and the torch version. Nothing is chosen by vendor name.
-- **The inference plan** ([`inference_plan`], [`apply_inference_plan`]): the frame encoder (a CNN over every
+- **The inference plan** ([`inference_plan`], [`prepare_for_inference`], [`inference_context`]): the frame encoder (a CNN over every
   frame, the dominant cost of a clip) runs under bf16 autocast with channels-last weights where the device has
   bf16 arithmetic (a CPU with AVX512-BF16 or AMX, a CUDA GPU with bf16), channels-last in float32 elsewhere. The
   rest of the model (audio encoder, fusion, recurrence, head) stays in the model's dtype. The bf16 plan keeps the
@@ -24,6 +24,7 @@ This file travels to the Hub with the models: it imports only the standard libra
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -58,6 +59,17 @@ def private_op(qualified_name: str) -> Optional[Callable]:
         return getattr(getattr(torch.ops, namespace), name)
     except (AttributeError, RuntimeError):
         return None
+
+
+def tracing() -> bool:
+    """Whether the model is being recorded (`torch.jit.trace`, `torch.compile`, `torch.export`): data-dependent
+    checks and the fast paths' hand-written autograd, packed weights and private operators step aside for plain
+    tensor operations."""
+    compiler = getattr(torch, "compiler", None)
+    compiling = compiler is not None and (
+        compiler.is_compiling() or (hasattr(compiler, "is_exporting") and compiler.is_exporting())
+    )
+    return torch.jit.is_tracing() or bool(compiling)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -260,30 +272,36 @@ class _AutocastForward:
         return out.to(pixel_values.dtype)
 
 
-def apply_inference_plan(model: torch.nn.Module, plan: InferencePlan) -> str:
-    """Put `model` on the plan's device and set its frame encoders up as planned; returns `plan.describe()`.
-
-    Weights keep their values and dtype (channels-last only changes the 4-D weights' memory layout; autocast
-    casts on the fly), so `state_dict()` and saving are unaffected. Applying another plan replaces this one.
-    """
+def prepare_for_inference(model: torch.nn.Module, plan: InferencePlan) -> str:
+    """Put `model` on the plan's device and its frame encoders' 4-D weights in the plan's memory layout; returns
+    `plan.describe()`. Values, dtypes, `state_dict()` and saving are unaffected (a layout is not a value)."""
     model.to(plan.device)
+    layout = torch.channels_last if plan.channels_last else torch.contiguous_format
     for encoder in frame_encoders(model):
-        encoder.__dict__.pop("forward", None)  # a previous plan's autocast wrapper
-        layout = torch.channels_last if plan.channels_last else torch.contiguous_format
-        for module in encoder.modules():
-            for param in module.parameters(recurse=False):
-                if param.dim() == 4:
-                    param.data = param.data.contiguous(memory_format=layout)
-        if plan.frame_encoder_dtype != torch.float32:
-            encoder.forward = _AutocastForward(encoder.forward, plan.device.type, plan.frame_encoder_dtype)
+        for param in encoder.parameters():
+            if param.dim() == 4:
+                param.data = param.data.contiguous(memory_format=layout)
     return plan.describe()
+
+
+@contextlib.contextmanager
+def inference_context(model: torch.nn.Module, plan: Optional[InferencePlan]):
+    """Within the block, `model`'s frame encoders compute in `plan.frame_encoder_dtype` (autocast; their outputs
+    come back in the input dtype, so the rest of the model runs as loaded). `None`: the model as it is."""
+    encoders = [] if plan is None or plan.frame_encoder_dtype == torch.float32 else frame_encoders(model)
+    for encoder in encoders:
+        encoder.forward = _AutocastForward(encoder.forward, plan.device.type, plan.frame_encoder_dtype)
+    try:
+        yield
+    finally:
+        for encoder in encoders:
+            encoder.__dict__.pop("forward", None)
 
 
 __all__ = [
     "BF16_LOGIT_TOLERANCE",
     "DISABLED_PRIVATE_OPS",
     "InferencePlan",
-    "apply_inference_plan",
     "cache_path",
     "cache_root",
     "clear_measured_choices",
@@ -291,8 +309,11 @@ __all__ = [
     "cpu_has_bf16_arithmetic",
     "device_has_bf16_arithmetic",
     "frame_encoders",
+    "inference_context",
     "inference_plan",
     "machine_signature",
     "measured_choice",
+    "prepare_for_inference",
     "private_op",
+    "tracing",
 ]

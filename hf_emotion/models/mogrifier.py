@@ -39,7 +39,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .acceleration import measured_choice, private_op
+from .acceleration import measured_choice, private_op, tracing
 from .mogrifier_kernel import load_kernel
 
 logger = logging.getLogger(__name__)
@@ -136,13 +136,6 @@ MEASURE_MIN_MACS = 1 << 20
 """Products smaller than this (multiply-adds per step, all weights) take `torch.mm` unmeasured: packing cannot
 pay there, and tiny models then compute the same values in every process."""
 _PACKED_DTYPES = {ONEDNN_PACKING: (torch.float32, torch.bfloat16), MKL_PACKING: (torch.float32,)}
-
-
-def tracing() -> bool:
-    """Whether the model is being recorded (`torch.jit.trace`, `torch.compile`, `torch.export`): the fast path's
-    hand-written autograd, packed weights and private operators step aside for plain tensor operations."""
-    compiler = getattr(torch, "compiler", None)
-    return torch.jit.is_tracing() or bool(compiler is not None and compiler.is_compiling())
 
 
 def _available_packings(x: torch.Tensor) -> list[int]:
