@@ -55,7 +55,6 @@ DATASET_LICENSES: dict[str, tuple[str, str, bool, str]] = {
 }
 METRIC_TYPES = {
     "accuracy": ("accuracy", "Accuracy (WA)", None),
-    "unweighted_accuracy": ("recall", "Unweighted accuracy (UAR)", "macro"),
     "uar": ("recall", "Unweighted accuracy (UAR)", "macro"),
     "macro_f1": ("f1", "Macro F1", "macro"),
     "f1_macro": ("f1", "Macro F1", "macro"),

@@ -21,7 +21,7 @@ from transformers import pipeline
 from hf_emotion import TuckerAVConfig, TuckerAVForEmotionRecognition
 from hf_emotion.models import pipeline_emotion
 from hf_emotion.models.decoding import load_audio, load_video_frames
-from hf_emotion.models.pipeline_emotion import TASK, register_pipeline, segment_bounds
+from hf_emotion.models.pipeline_emotion import TASK, AudioVisualEmotionPipeline, register_pipeline, segment_bounds
 from hf_emotion.models.processing_emotion import EmotionProcessor, register_processors
 
 register_pipeline()
@@ -55,7 +55,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def classifier(model_dir):
-    return pipeline(TASK, model=str(model_dir))
+    return pipeline(TASK, model=str(model_dir), pipeline_class=AudioVisualEmotionPipeline)
 
 
 def reference_scores(classifier, **processor_inputs) -> dict[str, float]:

@@ -14,10 +14,14 @@ def _predict(args: argparse.Namespace) -> int:
     from transformers import pipeline
 
     import hf_emotion  # noqa: F401  (registers the model types and the task)
-    from hf_emotion.models.pipeline_emotion import TASK, register_pipeline
+    from hf_emotion.models.pipeline_emotion import TASK, AudioVisualEmotionPipeline, register_pipeline
 
     register_pipeline()
-    classifier = pipeline(TASK, model=args.model, trust_remote_code=args.trust_remote_code, device=-1)
+    # The installed package's pipeline unless the code saved with the model is trusted.
+    pipeline_class = None if args.trust_remote_code else AudioVisualEmotionPipeline
+    classifier = pipeline(
+        TASK, model=args.model, trust_remote_code=args.trust_remote_code, pipeline_class=pipeline_class, device=-1
+    )
     kwargs = {"top_k": args.top_k}
     if args.transcript is not None:
         kwargs["transcript"] = args.transcript

@@ -82,6 +82,8 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
         normalization_mean / normalization_std (`list[float]`, *optional*): per-bin statistics set by
             :meth:`fit_normalization`; when present, features are standardised with them.
         padding_value (`float`, *optional*, defaults to 0.0): sample value used to pad short clips.
+        do_normalize (`bool`, *optional*, defaults to `False`): the statistics are learnt from the training clips
+            (`EmotionProcessor.fit` fits them when this is on); stored statistics are applied either way.
 
     Output: ``input_features`` of shape (batch, num_mel_bins or num_mfcc, num_frames).
 
@@ -114,6 +116,7 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
         normalization_mean: list[float] | None = None,
         normalization_std: list[float] | None = None,
         padding_value: float = 0.0,
+        do_normalize: bool = False,
         **kwargs,
     ):
         if feature_type not in FEATURE_TYPES:
@@ -137,6 +140,7 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
         self.f_min = float(f_min)
         self.f_max = f_max
         self.log_offset = float(log_offset)
+        self.do_normalize = bool(do_normalize)
         win_length = self.win_length
         # Zero-padding the 25 ms window to 1024 points keeps every one of 128 Mel filters non-empty.
         self.n_fft = int(n_fft) if n_fft is not None else 2 ** math.ceil(math.log2(2 * win_length))
@@ -313,15 +317,30 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
         Returns:
             `self`, with `normalization_mean` / `normalization_std` set (saved by `save_pretrained`).
         """
+        return self.fit_normalization_from_features(
+            self._features(
+                self.crop_or_pad(self._to_waveforms([audio], sampling_rate or self.sampling_rate)[0])[None],
+                normalize=False,
+            )[0]
+            for audio in audios
+        )
+
+    def fit_normalization_from_features(self, features: Iterable[Any]) -> EmotionFeatureExtractor:
+        """Per-bin mean and standard deviation from already computed, *unnormalised* ``input_features`` (one
+        (feature_size, frames) array per clip, or (batch, feature_size, frames) arrays), stored on `self`."""
         total = torch.zeros(self.feature_size, dtype=torch.float64)
         total_sq = torch.zeros(self.feature_size, dtype=torch.float64)
         count = 0
-        for audio in audios:
-            waveform = self._to_waveforms([audio], sampling_rate if sampling_rate else self.sampling_rate)[0]
-            features = self._features(self.crop_or_pad(waveform)[None], normalize=False)[0].double()
-            total += features.sum(dim=1)
-            total_sq += features.pow(2).sum(dim=1)
-            count += features.shape[1]
+        for item in features:
+            item = torch.as_tensor(np.asarray(item), dtype=torch.float64)
+            item = item.reshape(-1, *item.shape[-2:]) if item.dim() >= 2 else item
+            if item.dim() != 3 or item.shape[1] != self.feature_size:
+                raise ValueError(
+                    f"Features must be (feature_size={self.feature_size}, frames) per clip, got {tuple(item.shape)}."
+                )
+            total += item.sum(dim=(0, 2))
+            total_sq += item.pow(2).sum(dim=(0, 2))
+            count += item.shape[0] * item.shape[2]
         if count == 0:
             raise ValueError("`fit_normalization` got no audio; pass an iterable of clips.")
         mean = total / count
@@ -329,6 +348,16 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
         self.normalization_mean = mean.tolist()
         self.normalization_std = std.tolist()
         return self
+
+    def normalize(self, features: Any) -> np.ndarray:
+        """Apply the fitted statistics to raw (unnormalised) ``input_features`` (..., feature_size, frames), e.g.
+        a feature cache computed before fitting: the result equals what `__call__` gives on the same audio."""
+        if self.normalization_mean is None or self.normalization_std is None:
+            raise ValueError("No normalisation statistics: fit them first (`fit_normalization`).")
+        features = np.asarray(features, dtype=np.float32)
+        mean = np.asarray(self.normalization_mean, dtype=np.float32)[:, None]
+        std = np.asarray(self.normalization_std, dtype=np.float32)[:, None]
+        return (features - mean) / std
 
 
 EmotionFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")

@@ -36,12 +36,19 @@ import torch
 from transformers.pipelines.base import ChunkPipeline
 
 from .decoding import check_media_path, load_video_frames, probe_media
-from .processing_emotion import EmotionProcessor, register_processors
+from .modeling_common import (
+    FRAME_FEATURES_NAME,
+    MODEL_INPUT_NAMES,
+    PIPELINE_TASK,
+    _load_saved_processor,
+    check_processor_matches_config,
+)
+from .processing_emotion import EmotionProcessor
 
 logger = logging.getLogger(__name__)
 
-TASK = "audio-visual-emotion-recognition"
-_MODEL_INPUTS = ("input_features", "pixel_values_videos", "frame_features", "text_features")
+TASK = PIPELINE_TASK
+_MODEL_INPUTS = (*MODEL_INPUT_NAMES.values(), FRAME_FEATURES_NAME)
 _DICT_KEYS = ("audio", "sampling_rate", "frames", "video", "transcript")
 
 
@@ -105,33 +112,54 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
     def __init__(self, model, processor: Any = None, **kwargs):
         super().__init__(model=model, processor=processor, **kwargs)
         if self.processor is None:
-            self.processor = self._default_processor()
+            self.processor = self._model_processor()
+        check_processor_matches_config(self.processor, self.model.config, "this pipeline's processor")
         # The base class batches with `feature_extractor.padding_value`; all our features have fixed sizes.
         self.feature_extractor = self.processor.feature_extractor
+        self.tokenizer = None  # text goes through the processor's featurizer; nothing to pad
         config = self.model.config
         self.modalities = list(getattr(config, "modalities", None) or self.processor.modalities)
         self._forward_names = set(inspect.signature(self.model.forward).parameters) & set(_MODEL_INPUTS)
 
-    def _default_processor(self) -> EmotionProcessor:
-        """The processor saved with the model when there is one, else one built from the model config."""
+    def _model_processor(self) -> EmotionProcessor:
+        """The model's own processor: the one attached to it (`from_pretrained` and training attach it), else the
+        one saved where it came from (`name_or_path`: folder or hub id), else — only for a model built in memory,
+        never for one that came from a folder or the Hub — the config's default, with a warning."""
+        attached = getattr(self.model, "processor", None)
+        if attached is not None:
+            return attached
         source = getattr(self.model, "name_or_path", None)
-        if source and os.path.isfile(os.path.join(str(source), "processor_config.json")):
-            logger.info("Loading the processor saved in %s.", source)
-            # Its sub-processors resolve through the auto classes: map them to ours for this config class.
-            register_processors(type(self.model.config))
-            return EmotionProcessor.from_pretrained(source)
-        logger.info("No saved processor; building one from the model config (the paper's settings).")
+        if source:
+            try:
+                saved = _load_saved_processor(source, {})
+            except OSError as error:
+                raise ValueError(
+                    f"The model came from `{source}` but its processor could not be loaded ({error}); pass "
+                    "`processor=` explicitly."
+                ) from error
+            if saved is not None:
+                logger.info("Loaded the processor saved with %s.", source)
+                return saved
+            if os.path.isdir(source):
+                raise ValueError(
+                    f"The model folder `{source}` has no processor_config.json: save the model with its processor "
+                    "(`model.processor = processor; model.save_pretrained(dir)`) or pass `processor=`."
+                )
+        logger.warning(
+            "This model has no processor attached or saved; using the default one built from its config (no "
+            "fitted TF-IDF, no normalisation statistics). Pass `processor=` or attach `model.processor`."
+        )
         return EmotionProcessor.from_model_config(self.model.config)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
-        """Save model, config (with ``custom_pipelines`` and ``auto_map``), the code of the model, processor and
-        this pipeline, and the processor — everything ``pipeline(model=dir, trust_remote_code=True)`` needs."""
-        feature_extractor, self.feature_extractor = self.feature_extractor, None  # saved inside the processor
+        """Save the model's self-contained folder (see `EmotionPreTrainedModel.save_pretrained`) with this
+        pipeline's processor — everything ``pipeline(model=dir, trust_remote_code=True)`` needs."""
+        attached = getattr(self.model, "processor", None)
+        self.model.processor = self.processor
         try:
-            super().save_pretrained(save_directory, **kwargs)
+            self.model.save_pretrained(save_directory, **kwargs)
         finally:
-            self.feature_extractor = feature_extractor
-        self.processor.save_pretrained(save_directory)
+            self.model.processor = attached
 
     # Parameters ------------------------------------------------------------------------------------------------
 
