@@ -21,7 +21,12 @@ from transformers import pipeline
 from hf_emotion import TuckerAVConfig, TuckerAVForEmotionRecognition
 from hf_emotion.models import pipeline_emotion
 from hf_emotion.models.decoding import load_audio, load_video_frames
-from hf_emotion.models.pipeline_emotion import TASK, AudioVisualEmotionPipeline, register_pipeline, segment_bounds
+from hf_emotion.models.pipeline_emotion import (
+    TASK,
+    AudioVisualEmotionPipeline,
+    register_pipeline,
+    segment_bounds,
+)
 from hf_emotion.models.processing_emotion import EmotionProcessor, register_processors
 
 register_pipeline()

@@ -194,7 +194,10 @@ def test_a_saved_featurizer_name_never_chooses_the_code(tmp_path, toy_featurizer
     processor = small_processor(text_featurizer=toy_featurizer_class(["kids", "dogs", "door"]))
     processor.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "processor_config.json").read_text())
-    assert saved["text_featurizer"] == {"featurizer_class": "ToyTextFeaturizer", "config": {"vocabulary": ["kids", "dogs", "door"]}}
+    assert saved["text_featurizer"] == {
+        "featurizer_class": "ToyTextFeaturizer",
+        "config": {"vocabulary": ["kids", "dogs", "door"]},
+    }
     saved["text_featurizer"] = {
         "featurizer_class": "Pwn",
         "featurizer_module": "pwn",
@@ -205,7 +208,9 @@ def test_a_saved_featurizer_name_never_chooses_the_code(tmp_path, toy_featurizer
     (tmp_path / "pwn.py").write_text("open('RAN', 'w').write('x')\nclass Pwn: pass\n")
     sys.path.insert(0, str(tmp_path))
     try:
-        with pytest.raises(ValueError, match="`Pwn`, which is not a registered class.*register_text_featurizer"):
+        with pytest.raises(
+            ValueError, match="`Pwn`, which is not a registered class.*register_text_featurizer"
+        ):
             EmotionProcessor.from_pretrained(tmp_path)
     finally:
         sys.path.remove(str(tmp_path))

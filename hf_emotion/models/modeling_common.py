@@ -156,7 +156,12 @@ def check_common_config(config: Any) -> None:
             "every class of the dataset."
         )
     scale = config.initializer_range
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+    if (
+        isinstance(scale, bool)
+        or not isinstance(scale, (int, float))
+        or not math.isfinite(scale)
+        or scale <= 0
+    ):
         raise ValueError(f"`initializer_range` must be a positive number, got {scale!r}.")
 
 
@@ -379,7 +384,9 @@ class EmotionPreTrainedModel(PreTrainedModel):
 
         processor = self._processor_to_save()
         config = self.config
-        saved = {name: getattr(config, name, None) for name in ("backbone_pretrained", "backbone_checkpoint_path")}
+        saved = {
+            name: getattr(config, name, None) for name in ("backbone_pretrained", "backbone_checkpoint_path")
+        }
         config.backbone_pretrained, config.backbone_checkpoint_path = False, None
         config.auto_map = self._full_auto_map()
         config.custom_pipelines = {
@@ -392,7 +399,9 @@ class EmotionPreTrainedModel(PreTrainedModel):
             }
         }
         push_to_hub = kwargs.pop("push_to_hub", False)
-        hub_kwargs = {key: kwargs.pop(key) for key in ("repo_id", "commit_message", "create_pr") if key in kwargs}
+        hub_kwargs = {
+            key: kwargs.pop(key) for key in ("repo_id", "commit_message", "create_pr") if key in kwargs
+        }
         try:
             result = super().save_pretrained(save_directory, *args, **kwargs)
             _copy_code(AudioVisualEmotionPipeline, save_directory)
@@ -431,8 +440,11 @@ class EmotionPreTrainedModel(PreTrainedModel):
             model, info = super().from_pretrained(
                 pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
             )
-        except (OSError, ValueError, RuntimeError) as error:
-            raise type(error)(_short_loading_error(pretrained_model_name_or_path, error)) from error
+        except Exception as error:
+            short = _short_loading_error(pretrained_model_name_or_path, error)
+            if short is None:
+                raise
+            raise OSError(short) from error
         missing = sorted(info.get("missing_keys") or ())
         if missing:
             raise ValueError(
@@ -456,8 +468,8 @@ def _copy_code(cls: type, folder) -> None:
         shutil.copyfile(needed, Path(folder) / Path(needed).name)
 
 
-def _short_loading_error(source, error: Exception) -> str:
-    """One line naming the file for the usual broken-folder cases, else the original message."""
+def _short_loading_error(source, error: Exception) -> str | None:
+    """One line naming the file for the usual broken-folder cases (`None` for any other error)."""
     text = str(error)
     for marker, what in (
         ("not a valid JSON", "config.json is not valid JSON"),
@@ -467,7 +479,7 @@ def _short_loading_error(source, error: Exception) -> str:
     ):
         if marker in text:
             return f"Cannot load the model in `{source}`: {what}. Save or download the model again."
-    return text
+    return None
 
 
 _HUB_KWARGS = ("revision", "subfolder", "cache_dir", "token", "local_files_only", "force_download", "proxies")

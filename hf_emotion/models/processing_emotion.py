@@ -179,7 +179,9 @@ class EmotionProcessor(ProcessorMixin):
             self.text_featurizer = featurizer
         fitted = featurizer is not None and getattr(featurizer, "is_fitted", True)
         if featurizer is not None and not fitted:
-            logger.warning("The processor's text featurizer is not fitted and is not saved; call `fit(texts=...)`.")
+            logger.warning(
+                "The processor's text featurizer is not fitted and is not saved; call `fit(texts=...)`."
+            )
         output["text_featurizer"] = _featurizer_spec(featurizer) if fitted else None
         return output
 
@@ -219,7 +221,9 @@ class EmotionProcessor(ProcessorMixin):
                 raise ValueError(
                     "This processor uses text: pass the training transcripts, `fit(texts=...)`, to fit its TF-IDF."
                 )
-            self.text_featurizer = (featurizer if featurizer is not None else TfidfTextFeaturizer()).fit(texts)
+            self.text_featurizer = (featurizer if featurizer is not None else TfidfTextFeaturizer()).fit(
+                texts
+            )
         elif texts is not None and "text" not in self.modalities:
             logger.info("Ignoring `texts`: the processor's modalities %s have no text.", self.modalities)
         if getattr(self.feature_extractor, "do_normalize", False):
