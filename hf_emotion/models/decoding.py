@@ -144,6 +144,17 @@ def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Ten
     return functional.resample(waveform, int(orig_rate), int(new_rate))
 
 
+def centre_span(num_samples: int, sampling_rate: int, max_seconds: float | None) -> tuple[int, int]:
+    """Sample range [first, last) of the centre `max_seconds` of a clip, rounded as torchcodec rounds a window's
+    ends, so an array and the file it came from are cut at the same sample (the whole clip when it is shorter)."""
+    duration = num_samples / sampling_rate
+    if max_seconds is None or duration <= max_seconds + 1e-6:
+        return 0, num_samples
+    start = (duration - max_seconds) / 2
+    first = math.floor(start * sampling_rate + 0.5)
+    return first, min(num_samples, math.floor((start + max_seconds) * sampling_rate + 0.5))
+
+
 def _check_waveform(waveform: torch.Tensor, name: str) -> np.ndarray:
     if waveform.numel() == 0:
         raise ValueError(f"{name} holds zero-length audio (no samples); it cannot be used.")

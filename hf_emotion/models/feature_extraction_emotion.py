@@ -17,7 +17,7 @@ import torch
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.feature_extraction_utils import BatchFeature
 
-from .decoding import _require, decode_window, is_decoder, load_audio, resample, to_mono
+from .decoding import _require, centre_span, decode_window, is_decoder, load_audio, resample, to_mono
 
 logger = logging.getLogger(__name__)
 
@@ -216,20 +216,26 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
                         f"`{window.path}` holds zero-length audio (no samples); it cannot be used."
                     )
                 waveform = torch.from_numpy(window.waveform)
-            elif isinstance(item, dict) and "array" in item:  # datasets.Audio-style dict
-                rate = int(item.get("sampling_rate", sampling_rate or self.sampling_rate))
-                waveform = resample(to_mono(item["array"], rate, name), rate, self.sampling_rate)
             else:
-                if sampling_rate is None:
-                    logger.warning(
-                        "No `sampling_rate` given with the audio arrays; assuming %d Hz. Pass `sampling_rate` "
-                        "to avoid silently wrong features.",
-                        self.sampling_rate,
+                if isinstance(item, dict) and "array" in item:  # datasets.Audio-style dict
+                    item, rate = (
+                        item["array"],
+                        int(item.get("sampling_rate", sampling_rate or self.sampling_rate)),
                     )
-                    sampling_rate = self.sampling_rate
-                waveform = resample(
-                    to_mono(item, int(sampling_rate), name), sampling_rate, self.sampling_rate
-                )
+                else:
+                    if sampling_rate is None:
+                        logger.warning(
+                            "No `sampling_rate` given with the audio arrays; assuming %d Hz. Pass `sampling_rate` "
+                            "to avoid silently wrong features.",
+                            self.sampling_rate,
+                        )
+                        sampling_rate = self.sampling_rate
+                    rate = int(sampling_rate)
+                waveform = to_mono(item, rate, name)
+                if not training:  # the centre span at the array's own rate, cut exactly as a file's window is
+                    first, last = centre_span(waveform.shape[-1], rate, self.clip_seconds)
+                    waveform = waveform[first:last]
+                waveform = resample(waveform, rate, self.sampling_rate)
             if waveform.numel() == 0:
                 raise ValueError(f"`{name}` is zero-length audio (no samples).")
             if not torch.isfinite(waveform).all():
