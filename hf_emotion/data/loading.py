@@ -10,7 +10,9 @@ Every loader follows the same contract:
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,11 +60,37 @@ class LoadReport:
         return text
 
 
+def check_exists(path: str | Path, what: str, fix: str) -> Path:
+    """`path` as a `Path` when it exists; else ``FileNotFoundError`` (or ``OSError`` for a symbolic link loop)
+    naming `what` it is and the `fix`."""
+    path = Path(path).expanduser()
+    if os.path.lexists(path) and not os.path.exists(path):
+        try:
+            os.stat(path)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise OSError(
+                    errno.ELOOP, f"The {what} {path} is a symbolic link loop; fix or remove the link"
+                ) from None
+        raise FileNotFoundError(
+            f"The {what} {path} is a symbolic link to the missing {os.readlink(path)}; {fix}"
+        )
+    if not path.exists():
+        raise FileNotFoundError(f"The {what} {path} does not exist; {fix}")
+    return path
+
+
+def inside(root: Path, path: str | Path) -> bool:
+    """Whether `path` (symbolic links resolved) lies inside the folder `root`: paths built from corpus metadata
+    (utterance ids, names in label files) must, so that a crafted ``../../x`` cannot read or write elsewhere."""
+    base = Path(os.path.realpath(root))
+    target = Path(os.path.realpath(path))
+    return target == base or base in target.parents
+
+
 def check_root(path: str | Path, corpus: str) -> Path:
     """The corpus folder as a `Path`; ``FileNotFoundError`` when it does not exist or is not a folder."""
-    root = Path(path).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(f"{corpus} folder not found: {root}. Pass the folder that holds the corpus.")
+    root = check_exists(path, f"{corpus} folder", "pass the folder that holds the corpus")
     if not root.is_dir():
         raise FileNotFoundError(
             f"{corpus} path is not a folder: {root}. Pass the folder that holds the corpus."
