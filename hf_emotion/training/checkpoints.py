@@ -101,14 +101,25 @@ def find_checkpoint(output_dir: str | Path, resume_from_checkpoint: str) -> Path
     return path
 
 
+def _nearly_full(folder: Path) -> bool:
+    """Whether the file system holding `folder` has (almost) no space left."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
+
+
 def _one_line_os_error(error: BaseException, path: Path) -> OSError:
+    """A write failure as one line with its cause and fix. torch's zip writer reports a full disk as a
+    `RuntimeError` ("iostream error", "failed writing file"), so the free space decides those."""
     code = getattr(error, "errno", None)
-    text = str(error)
-    if code is None and ("No space left" in text or "failed writing" in text):
-        code = errno.ENOSPC  # torch's zip writer reports a full disk as a RuntimeError
-    reason = os.strerror(code) if code else f"{type(error).__name__}: {' '.join(text.split())[:200]}"
+    if code is None and _nearly_full(path.parent):
+        code = errno.ENOSPC
+    reason = os.strerror(code) if code else f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
     fix = (
-        "free disk space, raise --checkpointing-steps or set a --save-total-limit"
+        "free disk space, raise --checkpointing-steps or set --save-total-limit"
         if code == errno.ENOSPC
         else "choose a writable --output-dir"
     )
@@ -149,9 +160,10 @@ def save_checkpoint(
                 shutil.rmtree(final)
             os.replace(partial, final)
     except (OSError, RuntimeError) as error:
+        failure = _one_line_os_error(error, final)  # before the clean-up frees the space again
         if accelerator.is_main_process:
             shutil.rmtree(partial, ignore_errors=True)
-        raise _one_line_os_error(error, final) from error
+        raise failure from error
     accelerator.wait_for_everyone()
     if save_total_limit and accelerator.is_main_process:
         for _, old in list_checkpoints(folder, log=False)[:-save_total_limit]:

@@ -108,7 +108,7 @@ def _prepare_skipping(
         except (KeyboardInterrupt, MemoryError):
             raise
         except Exception as error:
-            reason = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+            reason = f"{type(error).__name__}: {' '.join(str(error).split())[:600]}"
             logger.warning("Skipping %s: %s", path, reason)
             failures.append({"path": path, "reason": reason})
     return (concatenate_datasets(good) if good else None), failures

@@ -242,7 +242,7 @@ def train_model(
         _check_resume(state, expected, checkpoint)
         try:
             accelerator.load_state(str(checkpoint))
-        except (OSError, RuntimeError, ValueError) as error:  # e.g. safetensors' "incomplete metadata"
+        except Exception as error:  # torch, safetensors and accelerate errors of a damaged file
             raise CheckpointError(
                 f"Cannot load the checkpoint {checkpoint}: {' '.join(str(error).split())[:200]}. Resume from an "
                 "earlier checkpoint (move this one aside)."

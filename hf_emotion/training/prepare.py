@@ -225,29 +225,44 @@ def load_or_prepare(
     if cache is not None:
         check_cache_writable(cache)
     if cache is not None and (cache / "prepare_info.json").is_file():
-        info = json.loads((cache / "prepare_info.json").read_text())
+        try:
+            info = json.loads((cache / "prepare_info.json").read_text())
+        except ValueError:  # a truncated file: the cache was not finished
+            info = {}
         if info == settings and (cache / "features").is_dir():
-            logger.info("Reusing prepared features from %s", cache)
-            encoder = None
-            if frozen:
-                encoder = build_frame_encoder(config, seed)
-                encoder.load_state_dict(load_file(cache / "frame_encoder.safetensors"))
-            if (cache / "skipped.json").is_file():
-                skipped.extend(json.loads((cache / "skipped.json").read_text()))
-            return load_from_disk(str(cache / "features")), encoder
-        logger.warning(
-            "The feature cache %s is stale (%s); preparing the features again.",
-            cache,
-            describe_change(info, settings),
-        )
+            try:
+                encoder = None
+                if frozen:
+                    encoder = build_frame_encoder(config, seed)
+                    encoder.load_state_dict(load_file(cache / "frame_encoder.safetensors"))
+                reused = load_from_disk(str(cache / "features"))
+                previous = json.loads((cache / "skipped.json").read_text())
+            except Exception as error:  # truncated or missing cache files: rebuild
+                logger.warning(
+                    "The feature cache %s is damaged (%s); preparing the features again.", cache, error
+                )
+            else:
+                logger.info("Reusing prepared features from %s", cache)
+                skipped.extend(previous)
+                return reused, encoder
+        else:
+            logger.warning(
+                "The feature cache %s is stale (%s); preparing the features again.",
+                cache,
+                describe_change(info, settings),
+            )
     encoder = build_frame_encoder(config, seed) if frozen else None
     processor = _cache_processor(config)
     if "text" not in processor.modalities:
         text_featurizer = None
-    settings_key = json.dumps({k: v for k, v in settings.items() if k not in ("corpus", "files")}, sort_keys=True)
+    settings_key = json.dumps(
+        {k: v for k, v in settings.items() if k not in ("corpus", "files")}, sort_keys=True
+    )
     features, failures = prepare_in_shards(
         dataset,
-        lambda part: prepare_features(part, processor, encoder, text_featurizer=text_featurizer, num_proc=num_proc),
+        lambda part: prepare_features(
+            part, processor, encoder, text_featurizer=text_featurizer, num_proc=num_proc
+        ),
         signatures,
         settings_key,
         shard_dir=cache / "shards" if cache is not None else None,
