@@ -122,6 +122,7 @@ def child(tmp_path: Path, output_dir: Path, mode: str) -> subprocess.CompletedPr
     )
 
 
+@pytest.mark.slow
 def test_kill_during_checkpoint_write_then_resume_is_bit_identical(tmp_path):
     full = child(tmp_path, tmp_path / "full", "full")
     assert full.returncode == 0, full.stderr[-2000:]

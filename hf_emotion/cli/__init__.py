@@ -73,8 +73,9 @@ def one_line(error: BaseException, limit: int = 400) -> str:
         ("requests", "urllib3", "huggingface_hub")
     ):
         message = f"network or Hub error ({type(error).__name__}): {message}"
-    if len(message) > limit:
-        message = message[: limit - 40].rstrip() + " ... (run with -v for the full message)"
+    if len(message) > limit:  # keep the start (what failed) and the end (the fix)
+        half = (limit - 40) // 2
+        message = f"{message[:half].rstrip()} ... {message[-half:].lstrip()} (-v: the full message)"
     return message
 
 

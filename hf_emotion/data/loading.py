@@ -156,7 +156,13 @@ def find_duplicates(
     first: dict[tuple, int] = {}
     repeats: dict[int, int] = {}
     by_size: dict[int, list[int]] = defaultdict(list)
-    for index, path in enumerate(paths):
+    # the copy kept: the shallowest path, then a lower-case suffix (Actor_01/x.mp4 before backup/.../x.MP4)
+    order = sorted(
+        range(len(paths)),
+        key=lambda i: (len(Path(paths[i]).parts), Path(paths[i]).suffix.islower() is False, paths[i]),
+    )
+    for index in order:
+        path = paths[index]
         keys = [("path", os.path.normcase(path).lower())]
         if name_key is not None:
             keys.append(("name", name_key(path)))

@@ -95,12 +95,8 @@ def _prepare_skipping(
         return prepare(part), []
     except (KeyboardInterrupt, MemoryError):
         raise
-    except Exception as error:
-        if strict:
-            raise ValueError(
-                f"A clip among {part['path'][:3]}... could not be prepared: {error}. Fix or remove it, or drop "
-                "--strict to skip unreadable clips."
-            ) from error
+    except Exception:
+        pass
     good, failures = [], []
     for index, path in enumerate(part["path"]):
         try:
@@ -109,6 +105,11 @@ def _prepare_skipping(
             raise
         except Exception as error:
             reason = f"{type(error).__name__}: {' '.join(str(error).split())[:600]}"
+            if strict:
+                raise ValueError(
+                    f"{path} could not be prepared ({reason[:200]}); fix or remove it, or drop --strict to skip "
+                    "unreadable clips."
+                ) from error
             logger.warning("Skipping %s: %s", path, reason)
             failures.append({"path": path, "reason": reason})
     return (concatenate_datasets(good) if good else None), failures

@@ -22,6 +22,8 @@ import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from hf_emotion.data.loading import check_exists
+
 logger = logging.getLogger(__name__)
 
 STAGING_SUFFIX = ".partial"
@@ -54,10 +56,8 @@ def check_separate_from_inputs(output: str | Path, inputs: Iterable[str | Path |
     for source in inputs:
         if source is None:
             continue
-        if Path(source).is_symlink() and not Path(source).exists():
-            raise OSError(
-                errno.ELOOP, f"The input {source} is a broken or looping symbolic link; fix or remove it"
-            )
+        if os.path.islink(source) and not os.path.exists(source):
+            check_exists(source, "input", "fix or remove the link")  # a loop or a link to nowhere
         folder = resolve_existing(source, "input")
         if _is_within(target, folder) or _is_within(folder, target):
             relation = (
