@@ -75,13 +75,13 @@ from .labels import RAVDESS_LABELS
 from .media import MediaWriter
 from .synthetic_scenarios import (
     ACCENT_DB,
-    FACE_GROUP,
-    HIGH_AROUSAL,
-    SCENARIOS,
     ACCENT_SEMITONES,
     ACCENT_WIDTH,
     BROW_RAISE,
     BROW_WIDTH,
+    FACE_GROUP,
+    HIGH_AROUSAL,
+    SCENARIOS,
     check_scenario,
     clip_cues,
     event_envelope,
