@@ -218,12 +218,12 @@ class EmotionFrameEncoder(nn.Module):
         self.num_features = int(self.backbone.num_features)
         self.chunk_size = chunk_size
         self.frozen = freeze
-        if pretrained or checkpoint_path is not None:
-            # Tell transformers' weight initialisation to leave the loaded weights alone.
-            for module in self.backbone.modules():
-                module._is_hf_initialized = True
-            for param in self.backbone.parameters():
-                param._is_hf_initialized = True
+        # Tell transformers' weight initialisation to leave the backbone alone: loaded weights, or timm's own
+        # initialisation (which zero-initialises the last BatchNorm of each residual block).
+        for module in self.backbone.modules():
+            module._is_hf_initialized = True
+        for param in self.backbone.parameters():
+            param._is_hf_initialized = True
         if freeze:
             self.backbone.requires_grad_(False)
         self.gradient_checkpointing = False  # set by `model.gradient_checkpointing_enable()`
