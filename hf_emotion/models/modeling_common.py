@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from .acceleration import tracing
+
 logger = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------------------------------------
@@ -105,7 +107,8 @@ def check_tensor(
             f"`{name}` has batch size {value.shape[0]} but the other inputs have batch size {batch_size}; "
             "all modalities of one batch must hold the same clips."
         )
-    if value.is_floating_point() and not torch.isfinite(value).all():
+    # a traced/compiled graph cannot branch on values (the processor validates them before the model)
+    if value.is_floating_point() and not tracing() and not torch.isfinite(value).all():
         raise ValueError(f"`{name}` contains NaN or infinite values; check the feature extraction.")
     return value
 
