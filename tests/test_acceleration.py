@@ -382,3 +382,13 @@ def test_installed_package_loads_remote_code_rmlstm_and_predicts_without_a_compi
     result = subprocess.run([python, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
     assert not (tmp_path / "empty_cache" / "kernels").exists()  # nothing was built
+
+
+def test_gpu_benchmark_skips_cleanly_without_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the script runs for real (benchmarks/bench_gpu.py)")
+    script = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "bench_gpu.py"
+    )
+    result = subprocess.run([sys.executable, script], capture_output=True, text=True)
+    assert result.returncode == 0 and "skipped" in result.stdout, result.stderr[-2000:]
