@@ -374,6 +374,20 @@ def _recurrence_forward(
     return outputs, saved
 
 
+def _transposed(a: torch.Tensor, packing: int) -> torch.Tensor:
+    """a^T for a (rows, m) matrix as `_matmul_tn` wants it: contiguous for oneDNN (which would copy a strided first
+    operand on every call), a view for torch.mm."""
+    return a.t().contiguous() if packing == 2 else a.t()
+
+
+def _matmul_tn(a_t: torch.Tensor, b: torch.Tensor, packing: int) -> torch.Tensor:
+    """a_t @ b for a_t = `_transposed(a)` and b (rows, n): a weight gradient, one product over all time steps,
+    through oneDNN when the per-step products use it (2× `torch.mm` on CPUs where MKL takes its generic path)."""
+    if packing == 2:  # ONEDNN_PACKING; oneDNN reads b^T as a strided view
+        return torch.ops.mkldnn._linear_pointwise(a_t, b.t(), None, "none", [], "")
+    return torch.mm(a_t, b)
+
+
 def _recurrence_backward(
     grad_outputs: torch.Tensor,
     gate1: torch.Tensor,
@@ -468,13 +482,16 @@ def _recurrence_backward(
             dh_version = dh_version * scale1[t]
         dh = dh_version
     flat_grad_z = grad_z.view(steps * batch, 4 * hidden)
-    grad_weight_hh = torch.mm(flat_grad_z.t(), h_versions[num_h - 1].reshape(steps * batch, hidden))
+    flat_grad_z_t = _transposed(flat_grad_z, packing)
+    grad_weight_hh = _matmul_tn(flat_grad_z_t, h_versions[num_h - 1].reshape(steps * batch, hidden), packing)
     if hoisted:
         grad_weight_ih = empty
         grad_bias = empty
     else:
         final_x = x_versions[num_x - 1].reshape(steps * batch, x.shape[2])
-        grad_weight_ih = torch.mm(flat_grad_z.t(), final_x)  # (4H, input): one product over all steps
+        grad_weight_ih = _matmul_tn(
+            flat_grad_z_t, final_x, packing
+        )  # (4H, input): one product over all steps
         grad_bias = flat_grad_z.sum(0)
     grad_round_weights: list[torch.Tensor] = []
     grad_round_biases: list[torch.Tensor] = []
@@ -484,7 +501,7 @@ def _recurrence_backward(
             source = h_versions[k // 2].reshape(steps * batch, hidden)
         else:
             source = x_versions[(k - 1) // 2].reshape(steps * batch, x.shape[2])
-        grad_round_weights.append(torch.mm(pre.t(), source))
+        grad_round_weights.append(_matmul_tn(_transposed(pre, packing), source, packing))
         grad_round_biases.append(pre.sum(0))
     return (
         [grad_x, grad_gate1, grad_weight_ih, grad_weight_hh, grad_bias]
