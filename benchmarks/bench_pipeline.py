@@ -34,6 +34,7 @@ from transformers import pipeline  # noqa: E402
 
 from hf_emotion import TuckerAVConfig, TuckerAVForEmotionRecognition  # noqa: E402
 from hf_emotion.models import acceleration  # noqa: E402
+from hf_emotion.models.decoding import load_audio  # noqa: E402
 from hf_emotion.models.pipeline_emotion import TASK, register_pipeline  # noqa: E402
 from hf_emotion.models.processing_emotion import EmotionProcessor, register_processors  # noqa: E402
 
@@ -118,9 +119,13 @@ def baselines(clip: str, repeats: int) -> list[tuple[str, float]]:
             "transformers `video-classification`, VideoMAE-base (16 frames over the clip)",
             timed(lambda: video(clip, frame_sampling_rate=5), repeats, "VideoMAE-base pipeline"),
         ),
-        (
-            "transformers `audio-classification`, wav2vec2-base",
-            timed(lambda: audio(clip), repeats, "wav2vec2-base pipeline"),
+        (  # its ffmpeg pipe cannot read an .mp4 (the index is at the end): the sound track decoded by torchcodec
+            "transformers `audio-classification`, wav2vec2-base (audio decoded by torchcodec)",
+            timed(
+                lambda: audio({"raw": load_audio(clip, 16000), "sampling_rate": 16000}),
+                repeats,
+                "wav2vec2-base pipeline",
+            ),
         ),
     ]
 
