@@ -18,15 +18,20 @@ use the fused cuDNN/oneDNN LSTM kernels (its input is gated by the previous stat
 - the forward loop records no autograd graph; the backward loop keeps only the per-step products that the
   recurrence needs (dz·W_hh, dz·W_ih, the gates' input gradients) and computes every weight gradient after the
   loop as one large matrix product over all time steps (instead of T small rank-`batch` updates);
-- the per-step products go through a packed GEMM on CPUs (float32): oneDNN's linear where PyTorch has oneDNN
-  (MKL's packed GEMM otherwise, `PACKED_GEMM`), each weight reordered once per sequence instead of on every call;
-  the large products over all steps (round 1's gate, the residual projections, the weight gradients) go through
-  oneDNN too ([`linear`]). On CPUs where MKL takes its slower generic path (AMD) that is 2–3× faster than
-  `torch.mm`; on Intel CPUs MKL's packed GEMM was 2× faster than `torch.mm` (BENCHMARKS.md);
+- the per-step products go through the GEMM measured fastest on this machine for their dtype, batch and shapes
+  (`PACKED_GEMM`): oneDNN's linear with weights reordered once per sequence (float32, bf16), MKL's packed GEMM
+  (float32), or `torch.mm`; measured once and cached per machine (`acceleration.measured_choice`), never chosen by
+  vendor. The large products over all steps (round 1's gate, the residual projections, the weight gradients) go
+  through oneDNN where that measured faster than `F.linear` ([`linear`]; the weight gradients whenever the per-step
+  products use oneDNN). The private operators are feature-checked
+  (`acceleration.private_op`) with `torch.mm`/`F.linear` as the public fallback;
 - outputs and saved activations live in preallocated (time, batch, ·) buffers written by index;
-- on CPUs the two loops run as compiled C++ ([`mogrifier_kernel`](mogrifier_kernel.py), built on first use), whose
-  element-wise work is a few fused passes per step; elsewhere, or where it cannot be built, the same loops run
-  compiled by TorchScript (plain Python if that is unavailable). `LOOPS` selects one.
+- the loops run compiled by TorchScript (plain Python if that is unavailable), or, on CPUs where the optional C++
+  build of [`mogrifier_kernel`](mogrifier_kernel.py) exists, as C++ with fused element-wise passes (`LOOPS`);
+- any dtype: the model's (float32, bf16, fp16, float64), or under autocast the autocast dtype (the weights cast
+  once per sequence, their gradients flowing back in their own dtype); on any device (CUDA: `torch.mm` per step);
+- under `torch.compile`, `torch.export` and tracing the fast path steps aside ([`acceleration.tracing`]) for the
+  per-step eager loop, which the compiler records as plain operators (same values).
 """
 
 from __future__ import annotations
