@@ -22,9 +22,15 @@ from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 
 from hf_emotion.metrics import make_compute_metrics
 from hf_emotion.models.processing_emotion import EmotionProcessor
-from hf_emotion.training import EmotionDataCollator, build_model, model_input_names, parse_config_overrides
+from hf_emotion.training import (
+    EmotionDataCollator,
+    build_model,
+    model_input_names,
+    parse_config_overrides,
+    prepare_output_dir,
+)
 from hf_emotion.training.experiment import load_experiment, split_fold
-from hf_emotion.training.loop import check_dataset_labels, prepare_output_dir
+from hf_emotion.training.loop import check_dataset_labels
 from hf_emotion.training.prepare import add_text_features
 
 

@@ -17,7 +17,7 @@ import torch
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.feature_extraction_utils import BatchFeature
 
-from .decoding import _require, _to_mono_float, is_decoder, load_audio, resample
+from .decoding import _require, centre_span, decode_window, is_decoder, load_audio, resample, to_mono
 
 logger = logging.getLogger(__name__)
 
@@ -179,24 +179,22 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
 
     # Waveform handling -----------------------------------------------------------------------------------------
 
-    def _to_waveforms(self, raw_audio: Any, sampling_rate: int | None) -> list[torch.Tensor]:
-        """Normalise the accepted input forms into a list of float32 mono tensors at `self.sampling_rate`."""
+    def _to_waveforms(
+        self, raw_audio: Any, sampling_rate: int | None, training: bool = False
+    ) -> list[torch.Tensor]:
+        """Normalise the accepted input forms into a list of float32 mono tensors at `self.sampling_rate`.
+
+        One clip: a path, a 1-D array, a 2-D array (one multi-channel clip, ``(channels, samples)`` or
+        ``(samples, channels)``, down-mixed by the channel mean), a dict or a decoder. A batch is a list of them.
+        A path is decoded by `decode_window`: its centre `clip_seconds` (the span the video processor samples
+        frames from); with ``training=True`` the whole sound track, for the random crop.
+        """
         if (
-            isinstance(raw_audio, (str, bytes, dict))
+            isinstance(raw_audio, (str, bytes, dict, np.ndarray, torch.Tensor))
             or hasattr(raw_audio, "__fspath__")
             or is_decoder(raw_audio, "audio")
         ):
             raw_audio = [raw_audio]
-        elif isinstance(raw_audio, (np.ndarray, torch.Tensor)):
-            if raw_audio.ndim == 1:
-                raw_audio = [raw_audio]
-            elif raw_audio.ndim == 2:
-                raw_audio = list(raw_audio)  # (batch, samples): one mono clip per row
-            else:
-                raise ValueError(
-                    f"`raw_audio` must be 1-D (samples) or 2-D (batch, samples), got shape {tuple(raw_audio.shape)}; "
-                    "down-mix multi-channel audio first (e.g. with `hf_emotion.models.decoding.load_audio`)."
-                )
         elif not isinstance(raw_audio, (list, tuple)):
             raise ValueError(
                 f"`raw_audio` must be a path, an array or a list of them, got {type(raw_audio).__name__}."
@@ -207,27 +205,45 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
             raw_audio = [np.asarray(raw_audio, dtype=np.float32)]  # a plain list of samples is one clip
         waveforms = []
         for index, item in enumerate(raw_audio):
-            if isinstance(item, (str, bytes)) or hasattr(item, "__fspath__") or is_decoder(item, "audio"):
+            name = f"raw_audio[{index}]"
+            if isinstance(item, bytes) or is_decoder(item, "audio"):
                 waveform = torch.from_numpy(load_audio(item, self.sampling_rate))
-            elif isinstance(item, dict) and "array" in item:  # datasets.Audio-style dict
-                rate = item.get("sampling_rate", sampling_rate or self.sampling_rate)
-                waveform = resample(
-                    _to_mono_float(item["array"], f"raw_audio[{index}]"), rate, self.sampling_rate
+            elif isinstance(item, str) or hasattr(item, "__fspath__"):
+                window = decode_window(
+                    item,
+                    sampling_rate=self.sampling_rate,
+                    max_seconds=None if training else self.clip_seconds,
+                    need_video=False,
                 )
-            else:
-                waveform = _to_mono_float(item, f"raw_audio[{index}]")
-                if sampling_rate is None:
-                    logger.warning(
-                        "No `sampling_rate` given with the audio arrays; assuming %d Hz. Pass `sampling_rate` "
-                        "to avoid silently wrong features.",
-                        self.sampling_rate,
+                if window.waveform is None:
+                    raise ValueError(
+                        f"`{window.path}` holds zero-length audio (no samples); it cannot be used."
                     )
-                    sampling_rate = self.sampling_rate
-                waveform = resample(waveform, sampling_rate, self.sampling_rate)
+                waveform = torch.from_numpy(window.waveform)
+            else:
+                if isinstance(item, dict) and "array" in item:  # datasets.Audio-style dict
+                    item, rate = (
+                        item["array"],
+                        int(item.get("sampling_rate", sampling_rate or self.sampling_rate)),
+                    )
+                else:
+                    if sampling_rate is None:
+                        logger.warning(
+                            "No `sampling_rate` given with the audio arrays; assuming %d Hz. Pass `sampling_rate` "
+                            "to avoid silently wrong features.",
+                            self.sampling_rate,
+                        )
+                        sampling_rate = self.sampling_rate
+                    rate = int(sampling_rate)
+                waveform = to_mono(item, rate, name)
+                if not training:  # the centre span at the array's own rate, cut exactly as a file's window is
+                    first, last = centre_span(waveform.shape[-1], rate, self.clip_seconds)
+                    waveform = waveform[first:last]
+                waveform = resample(waveform, rate, self.sampling_rate)
             if waveform.numel() == 0:
-                raise ValueError(f"`raw_audio[{index}]` is zero-length audio (no samples).")
+                raise ValueError(f"`{name}` is zero-length audio (no samples).")
             if not torch.isfinite(waveform).all():
-                raise ValueError(f"`raw_audio[{index}]` contains NaN or infinite samples.")
+                raise ValueError(f"`{name}` contains NaN or infinite samples.")
             waveforms.append(waveform)
         return waveforms
 
@@ -283,8 +299,9 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
         """Featurise one clip or a batch.
 
         Args:
-            raw_audio: a 1-D array (one clip), a 2-D array (batch, samples), a list of arrays, a path or a list of
-                paths (decoded with torchcodec), ``{"array", "sampling_rate"}`` dicts, or torchcodec `AudioDecoder`s
+            raw_audio: one clip — a 1-D array, a 2-D array (one multi-channel clip, (channels, samples) or
+                (samples, channels), down-mixed by the channel mean), a path (decoded with torchcodec) — or a batch
+                as a **list** of them (a 2-D array is never a batch), ``{"array", "sampling_rate"}`` dicts, or torchcodec `AudioDecoder`s
                 (what a ``datasets.Audio`` column yields).
             sampling_rate (`int`, *optional*): the rate of the arrays; they are resampled when it differs from
                 `self.sampling_rate`.
@@ -297,7 +314,7 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
         """
         if kwargs:
             logger.debug("Ignoring unused feature-extractor arguments: %s", sorted(kwargs))
-        waveforms = self._to_waveforms(raw_audio, sampling_rate)
+        waveforms = self._to_waveforms(raw_audio, sampling_rate, training)
         batch = torch.stack(
             [self.crop_or_pad(w, training, generator) for w in waveforms]
         )  # (batch, clip_samples)

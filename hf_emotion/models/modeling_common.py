@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from .acceleration import tracing
+
 logger = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------------------------------------
@@ -105,7 +107,8 @@ def check_tensor(
             f"`{name}` has batch size {value.shape[0]} but the other inputs have batch size {batch_size}; "
             "all modalities of one batch must hold the same clips."
         )
-    if value.is_floating_point() and not torch.isfinite(value).all():
+    # a traced/compiled graph cannot branch on values (the processor validates them before the model)
+    if value.is_floating_point() and not tracing() and not torch.isfinite(value).all():
         raise ValueError(f"`{name}` contains NaN or infinite values; check the feature extraction.")
     return value
 
@@ -218,12 +221,12 @@ class EmotionFrameEncoder(nn.Module):
         self.num_features = int(self.backbone.num_features)
         self.chunk_size = chunk_size
         self.frozen = freeze
-        if pretrained or checkpoint_path is not None:
-            # Tell transformers' weight initialisation to leave the loaded weights alone.
-            for module in self.backbone.modules():
-                module._is_hf_initialized = True
-            for param in self.backbone.parameters():
-                param._is_hf_initialized = True
+        # Tell transformers' weight initialisation to leave the backbone alone: loaded weights, or timm's own
+        # initialisation (which zero-initialises the last BatchNorm of each residual block).
+        for module in self.backbone.modules():
+            module._is_hf_initialized = True
+        for param in self.backbone.parameters():
+            param._is_hf_initialized = True
         if freeze:
             self.backbone.requires_grad_(False)
         self.gradient_checkpointing = False  # set by `model.gradient_checkpointing_enable()`

@@ -113,12 +113,27 @@ class TuckerAVVideoEncoder(nn.Module):
         return refined
 
 
+def sinusoidal_positions(steps: int, size: int, device=None, dtype=None) -> torch.Tensor:
+    """Transformer sinusoidal encodings (Vaswani et al. 2017) of positions 0..steps-1: (steps, size)."""
+    position = torch.arange(steps, device=device, dtype=torch.float32).unsqueeze(1)  # (steps, 1)
+    frequency = torch.exp(
+        torch.arange(0, size, 2, device=device, dtype=torch.float32) * (-torch.log(torch.tensor(1e4)) / size)
+    )  # (ceil(size / 2),)
+    encoding = torch.zeros(steps, size, device=device)
+    encoding[:, 0::2] = torch.sin(position * frequency)
+    encoding[:, 1::2] = torch.cos(position * frequency[: size // 2])
+    return encoding.to(dtype)
+
+
 class TuckerAVCrossAttention(GradientCheckpointingLayer):
-    """Bidirectional cross-modal multi-head attention with residual connections and LayerNorm (checkpointed
-    under `gradient_checkpointing_enable()`)."""
+    """Bidirectional cross-modal multi-head attention with residual connections and LayerNorm; with
+    `config.cross_attention_position_encoding`, sinusoidal encodings of the aligned step are added to the queries
+    and keys (not the values), so attention can match steps by their place in the clip. Checkpointed under
+    `gradient_checkpointing_enable()`."""
 
     def __init__(self, config: TuckerAVConfig):
         super().__init__()
+        self.position_encoding = config.cross_attention_position_encoding
         kwargs = {"dropout": config.attention_dropout, "batch_first": True}
         self.audio_to_video = nn.MultiheadAttention(config.hidden_size, config.num_attention_heads, **kwargs)
         self.video_to_audio = nn.MultiheadAttention(config.hidden_size, config.num_attention_heads, **kwargs)
@@ -126,13 +141,19 @@ class TuckerAVCrossAttention(GradientCheckpointingLayer):
         self.video_norm = nn.LayerNorm(config.hidden_size)
 
     def forward(self, audio: torch.Tensor, video: torch.Tensor, output_attentions: bool = False):
+        audio_keys, video_keys = audio, video
+        if self.position_encoding:
+            positions = sinusoidal_positions(
+                audio.shape[1], audio.shape[2], audio.device, audio.dtype
+            )  # (T, hidden)
+            audio_keys, video_keys = audio + positions, video + positions
         # audio queries video ("audio attending to visual"): an audio sequence enriched with visual context
         audio_context, audio_weights = self.audio_to_video(
-            audio, video, video, need_weights=output_attentions, average_attn_weights=False
+            audio_keys, video_keys, video, need_weights=output_attentions, average_attn_weights=False
         )  # (N, T, hidden), (N, heads, T, T)
         # video queries audio: a visual sequence enriched with audio context
         video_context, video_weights = self.video_to_audio(
-            video, audio, audio, need_weights=output_attentions, average_attn_weights=False
+            video_keys, audio_keys, audio, need_weights=output_attentions, average_attn_weights=False
         )
         refined_audio = self.audio_norm(audio + audio_context)
         refined_video = self.video_norm(video + video_context)
@@ -184,6 +205,8 @@ class TuckerAVModel(TuckerAVPreTrainedModel):
                 config.fbp_factor,
                 dropout=config.fbp_dropout,
             )
+            if config.fusion_additive_path:  # extension beyond the paper: unimodal terms beside the product
+                self.additive_projection = nn.Linear(2 * hidden, config.fbp_output_size)
         else:
             num_streams = int(self.use_audio) + int(self.use_video)
             self.fusion = nn.Sequential(nn.Linear(num_streams * hidden, config.fbp_output_size), nn.GELU())
@@ -267,6 +290,9 @@ class TuckerAVModel(TuckerAVPreTrainedModel):
         core = None
         if self.use_tucker:
             fused = self.fusion(audio, video)  # (N, fbp_output_size)
+            if self.config.fusion_additive_path:
+                means = torch.cat([audio.mean(dim=1), video.mean(dim=1)], dim=-1)  # (N, 2 * hidden)
+                fused = fused + self.additive_projection(means)  # (N, fbp_output_size)
             if output_hidden_states:
                 core = self.fusion.core(audio, video)  # (N, time_rank, audio_rank, video_rank)
         else:
@@ -331,6 +357,7 @@ __all__ = [
     "TuckerAVAudioEncoder",
     "TuckerAVVideoEncoder",
     "TuckerAVCrossAttention",
+    "sinusoidal_positions",
     "TuckerAVPreTrainedModel",
     "TuckerAVModel",
     "TuckerAVForEmotionRecognition",

@@ -29,6 +29,7 @@ import numpy as np
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
+from .decoding import DecodedWindow, decode_window
 from .feature_extraction_emotion import EmotionFeatureExtractor
 from .modeling_common import MODALITIES, MODEL_INPUT_NAMES, check_modalities
 from .text_featurization import TfidfTextFeaturizer
@@ -128,7 +129,26 @@ class EmotionProcessor(ProcessorMixin):
         if modalities is None:
             modalities = ["audio", "video"] + (["text"] if text_featurizer is not None else [])
         self.modalities = list(check_modalities(_as_list(modalities), MODALITIES))
+        if video_processor.clip_seconds not in (None, feature_extractor.clip_seconds):
+            logger.info("Sampling frames over the audio's %s s clip span.", feature_extractor.clip_seconds)
+            video_processor.clip_seconds = feature_extractor.clip_seconds  # audio and frames: the same span
         super().__init__(feature_extractor=feature_extractor, video_processor=video_processor)
+
+    def decode(self, source: Any, start_s: float | None = None, end_s: float | None = None) -> DecodedWindow:
+        """Audio and frames of one window of a media file (a path or an open `MediaReader`), for this processor's
+        modalities and settings: `decode_window` over the centre `clip_seconds` of the window (default: the whole
+        file). `__call__` with video paths and the pipeline's timeline both decode through this."""
+        return decode_window(
+            source,
+            start_s,
+            end_s,
+            sampling_rate=self.feature_extractor.sampling_rate,
+            num_frames=self.video_processor.num_frames,
+            short_side=self.video_processor.decode_short_side,
+            max_seconds=self.feature_extractor.clip_seconds,
+            need_audio="audio" in self.modalities,
+            need_video="video" in self.modalities,
+        )
 
     @classmethod
     def from_model_config(cls, config: Any, text_featurizer: Any = None, **overrides) -> EmotionProcessor:
@@ -276,6 +296,15 @@ class EmotionProcessor(ProcessorMixin):
             batch = [videos] if single else list(videos)
             if all(isinstance(v, (str, os.PathLike)) for v in batch):
                 video_paths = batch
+                if audio is None:  # each file opened once: its sound and frames from the same window
+                    windows = [self.decode(path) for path in video_paths]
+                    for window in windows:
+                        if window.missing:
+                            raise ValueError(f"`{window.path}` holds no {' or '.join(window.missing)} data.")
+                    batch = [window.frames for window in windows]
+                    if "audio" in self.modalities:
+                        audio = [window.waveform for window in windows]
+                        sampling_rate = self.feature_extractor.sampling_rate
             if "video" in self.modalities:
                 data.update(self.video_processor(batch, return_tensors=None))
         if "audio" in self.modalities:
