@@ -43,11 +43,11 @@ def expected(tiny_folders, clip_path):
     for model_type in MODEL_TYPES:
         model = AutoModelForAudioClassification.from_pretrained(tiny_folders[model_type]).eval()
         text = TRANSCRIPTS[0] if model_type == "rmlstm" else None
-        classifier = AudioVisualEmotionPipeline(model=model, device=-1)
-        predictions = classifier(str(clip_path), **({"transcript": text} if text else {}))
         inputs = model.processor(videos=str(clip_path), text=text)
         with torch.no_grad():
             logits = model(**inputs).logits
+        classifier = AudioVisualEmotionPipeline(model=model, device=-1)
+        predictions = classifier(str(clip_path), **({"transcript": text} if text else {}))
         results[model_type] = {"predictions": predictions, "logits": logits.tolist()}
     return results
 
@@ -136,3 +136,40 @@ def test_every_route_gives_the_same_loadable_repo(tiny_folders, clip_path, expec
             assert [p["score"] for p in remote["predictions"]] == pytest.approx(
                 [p["score"] for p in local["predictions"]], abs=1e-6
             )
+
+
+@pytest.mark.slow
+def test_trainer_script_push_to_hub_uploads_the_full_artifact(tmp_path):
+    """`examples/train_trainer.py --push_to_hub` uploads weights, processor, code and `custom_pipelines`."""
+    from training_fixtures import TINY_TUCKER, make_feature_dataset
+
+    make_feature_dataset().save_to_disk(str(tmp_path / "features"))
+    with LoopbackHub() as hub:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("HF_")},
+            "PYTHONPATH": str(REPO),
+            "HF_ENDPOINT": hub.url,
+            "HF_HOME": str(tmp_path / "hf_home"),
+            "HF_TOKEN": "hf_loopback_test_token",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+        }
+        command = [
+            sys.executable,
+            str(REPO / "examples/train_trainer.py"),
+            *("--features_dir", str(tmp_path / "features"), "--preset", "paper"),
+            *("--config_overrides", TINY_TUCKER, "--n_folds", "2", "--output_dir", str(tmp_path / "run")),
+            *("--max_steps", "2", "--per_device_train_batch_size", "8", "--report_to", "none", "--use_cpu"),
+            *("--save_strategy", "no", "--disable_tqdm", "true"),
+            *("--push_to_hub", "--hub_model_id", "me/trainer-script"),
+        ]
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        files = hub.repos["me/trainer-script"].files("main")
+    assert {
+        "model.safetensors",
+        "processor_config.json",
+        "pipeline_emotion.py",
+        "modeling_tucker_av.py",
+    } <= set(files)
+    config = json.loads(files["config.json"])
+    assert "custom_pipelines" in config and "AutoModel" in config["auto_map"]
