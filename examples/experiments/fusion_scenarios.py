@@ -195,13 +195,13 @@ def run_cell(work_dir: Path, scenario: str, model: str, seed: int, fold: int, dr
     trained, result = train_fold(config, splits, loop_args(work_dir / "runs" / tag, seed))
     row = {"scenario": scenario, "model": model, "dropout": dropout, "seed": seed, "fold": fold}
     row["train_seconds"] = time.perf_counter() - started
-    row["clean"] = {k: result.eval_metrics[k] for k in ("accuracy", "unweighted_accuracy", "macro_f1")}
+    row["clean"] = {k: result.eval_metrics[k] for k in ("accuracy", "uar", "macro_f1")}
     for i, corruption in enumerate(corruptions):
         if corruption == "clean":
             continue
         data = _dataset(audio_sets[1 + i], video_sets[1 + i], labels[test], speakers[test])
         metrics = evaluate_model(trained, data)
-        row[corruption] = {k: metrics[k] for k in ("accuracy", "unweighted_accuracy", "macro_f1")}
+        row[corruption] = {k: metrics[k] for k in ("accuracy", "uar", "macro_f1")}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(row, indent=1))
     print(f"{tag}: accuracy {row['clean']['accuracy']:.3f} ({row['train_seconds']:.0f} s)", flush=True)
@@ -229,7 +229,7 @@ def report(work_dir: Path) -> str:
                 "audio" if model == "audio_only" else "video" if model == "video_only" else "fusion"
             ]
             metrics = " | ".join(
-                _mean_std(cell, "clean", m) for m in ("accuracy", "unweighted_accuracy", "macro_f1")
+                _mean_std(cell, "clean", m) for m in ("accuracy", "uar", "macro_f1")
             )
             lines.append(f"| {scenario} | {ROW_NAMES[model]} | {len(cell)} | {metrics} | {ceiling:.3f} |")
     lines += ["", "| model (additive scenario), accuracy | " + " | ".join(CORRUPTIONS) + " |"]
