@@ -467,13 +467,7 @@ def decode_window(
     source: str | os.PathLike | MediaReader,
     start_s: float | None = None,
     end_s: float | None = None,
-    *,
-    sampling_rate: int = 16000,
-    num_frames: int = 90,
-    short_side: int | None = None,
-    max_seconds: float | None = None,
-    need_audio: bool = True,
-    need_video: bool = True,
+    **options: Any,
 ) -> DecodedWindow:
     """Decode the audio and the frames of the same time window of a media file, opening the file once.
 
@@ -483,13 +477,14 @@ def decode_window(
     Args:
         source (`str`, `os.PathLike` or `MediaReader`): a local file, or a file already opened (a timeline reuses it).
         start_s / end_s (`float`, *optional*): the window in seconds from the start of the file (default: all of it).
-        sampling_rate (`int`, *optional*, defaults to 16000): the rate of the returned waveform.
-        num_frames (`int`, *optional*, defaults to 90): frames at the centres of equal bins over the window.
-        short_side (`int`, *optional*): shrink frames whose shorter side is larger to this size while decoding (see
-            :func:`sample_decoder_frames`); never upscales.
-        max_seconds (`float`, *optional*): a window longer than this is narrowed to its centre `max_seconds`, for
-            audio and frames alike (the processors pass their `clip_seconds`).
-        need_audio / need_video (`bool`, *optional*, default `True`): which modalities to decode.
+        options: keyword arguments of :meth:`MediaReader.window`:
+            sampling_rate (`int`, *optional*, defaults to 16000): the rate of the returned waveform.
+            num_frames (`int`, *optional*, defaults to 90): frames at the centres of equal bins over the window.
+            short_side (`int`, *optional*): shrink frames whose shorter side is larger to this size while decoding (see
+                :func:`sample_decoder_frames`); never upscales.
+            max_seconds (`float`, *optional*): a window longer than this is narrowed to its centre `max_seconds`, for
+                audio and frames alike (the processors pass their `clip_seconds`).
+            need_audio / need_video (`bool`, *optional*, default `True`): which modalities to decode.
 
     Audio is decoded at the file's own rate, down-mixed by :func:`to_mono` (the channel mean, exactly as for arrays)
     and resampled by :func:`resample`. A window where an asked-for stream has no data (a sound track that ends
@@ -504,17 +499,8 @@ def decode_window(
     """
     # Duck-typed: under remote code the pipeline's and the processor's copies of this module differ.
     opened = hasattr(source, "window") and hasattr(source, "info")
-    reader = source if opened else MediaReader(source, need_audio, need_video)
-    return reader.window(
-        start_s,
-        end_s,
-        sampling_rate=sampling_rate,
-        num_frames=num_frames,
-        short_side=short_side,
-        max_seconds=max_seconds,
-        need_audio=need_audio,
-        need_video=need_video,
-    )
+    need = options.get("need_audio", True), options.get("need_video", True)
+    return (source if opened else MediaReader(source, *need)).window(start_s, end_s, **options)
 
 
 def probe_media(path: str | os.PathLike) -> dict[str, Any]:
