@@ -303,3 +303,11 @@ def test_frames_are_decoded_at_the_target_size_and_match_a_full_size_reference(m
     assert seen and all(shape[0] <= decoding.DECODE_CHUNK_FRAMES for shape in seen)  # never the whole clip
     faces = EmotionVideoProcessor(num_frames=3, image_size=32, crop_faces=True)
     assert faces.decode_short_side == 96  # face crops keep 3x the output resolution
+
+
+def test_whole_clip_without_frames_in_its_span_is_one_clear_line(media, tucker):
+    config, model = tucker  # 6 s of audio, one frame at 0 s: the centre 3 s (1.5-4.5 s) hold no frames
+    with pytest.raises(ValueError, match=r"one_frame.mkv` holds no video data in 1.50-4.50 s"):
+        EmotionProcessor.from_model_config(config)(videos=str(media["one_frame"]))
+    with pytest.raises(ValueError, match=r"holds no video data in 1.50-4.50 s"):
+        make_pipeline(config, model)(str(media["one_frame"]))

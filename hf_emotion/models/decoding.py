@@ -315,6 +315,14 @@ class DecodedWindow:
     missing: list[str] = field(default_factory=list)
     path: str = ""
 
+    def missing_message(self) -> str:
+        """One line for a clip that cannot be used because a modality is missing from its window."""
+        return (
+            f"`{self.path}` holds no {' or '.join(self.missing)} data in {self.start_s:.2f}-{self.end_s:.2f} s, the "
+            "span its audio and frames are both taken from; it cannot be used (re-encode it, or use a model "
+            "without that modality)."
+        )
+
 
 class MediaReader:
     """One opened media file: probed once, each needed stream opened once, any number of windows decoded from it.

@@ -301,9 +301,7 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
                 clip,
             )
         if window.missing:
-            raise ValueError(
-                f"`{reader.path}` holds no {' or '.join(window.missing)} data; it cannot be used."
-            )
+            raise ValueError(window.missing_message())
         return window
 
     def _window_features(self, window: DecodedWindow, text: str | None) -> dict[str, Any]:
