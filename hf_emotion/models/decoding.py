@@ -200,7 +200,7 @@ def load_audio(source: Any, sampling_rate: int = 16000) -> np.ndarray:
             to_mono(samples.data, samples.sample_rate, name), samples.sample_rate, sampling_rate
         )
         return _check_waveform(waveform, name)
-    window = MediaReader(source, need_video=False).window(sampling_rate=sampling_rate, need_video=False)
+    window = MediaReader(source).window(sampling_rate=sampling_rate, need_video=False)
     if window.waveform is None:
         raise ValueError(f"`{window.path}` holds zero-length audio (no samples); it cannot be used.")
     return window.waveform
@@ -325,39 +325,33 @@ class DecodedWindow:
 
 
 class MediaReader:
-    """One opened media file: probed once, each needed stream opened once, any number of windows decoded from it.
+    """One opened media file: probed once, each stream opened once, any number of windows decoded from it.
 
     Args:
-        source (`str` or `os.PathLike`): a local audio or video file.
-        need_audio / need_video (`bool`, *optional*, default `True`): which streams to open. A stream the file lacks
-            is recorded in :attr:`info` (``has_audio`` / ``has_video``) and raises only when a window asks for it.
+        source (`str` or `os.PathLike`): a local audio or video file. Its audio and video streams are both opened
+            (one torchcodec decoder each, which is also the probe), whatever a caller decodes, so the file's
+            duration — and so the centre span of a long file — is the same for the audio feature extractor, the
+            video processor, the processor and the pipeline. A stream the file lacks is recorded in :attr:`info`
+            (``has_audio`` / ``has_video``) and raises only when a window asks for it.
         seek_mode (`str`, *optional*, defaults to `"exact"`): torchcodec's video seek mode (`"exact"` scans the
             file once on opening; `"approximate"` trusts the header, for probing).
 
     Times given to :meth:`window` are seconds from the start of the file (the earliest stream start).
     """
 
-    def __init__(
-        self,
-        source: str | os.PathLike,
-        need_audio: bool = True,
-        need_video: bool = True,
-        seek_mode: str = "exact",
-    ):
+    def __init__(self, source: str | os.PathLike, seek_mode: str = "exact"):
         self.path = check_media_path(source)
         decoders = _require("torchcodec.decoders", "Decoding media")
         self.video = self.audio = None
         self._errors: dict[str, Exception] = {}
-        if need_video:
-            try:
-                self.video = decoders.VideoDecoder(self.path, dimension_order="NHWC", seek_mode=seek_mode)
-            except (RuntimeError, ValueError) as error:
-                self._errors["video"] = error
-        if need_audio:
-            try:
-                self.audio = decoders.AudioDecoder(self.path)
-            except (RuntimeError, ValueError) as error:
-                self._errors["audio"] = error
+        try:
+            self.video = decoders.VideoDecoder(self.path, dimension_order="NHWC", seek_mode=seek_mode)
+        except (RuntimeError, ValueError) as error:
+            self._errors["video"] = error
+        try:
+            self.audio = decoders.AudioDecoder(self.path)
+        except (RuntimeError, ValueError) as error:
+            self._errors["audio"] = error
         if self._errors and self.audio is None and self.video is None:
             raise _open_error(self.path, "streams", list(self._errors.values())[-1])
         self.info = self._describe()
@@ -507,8 +501,7 @@ def decode_window(
     """
     # Duck-typed: under remote code the pipeline's and the processor's copies of this module differ.
     opened = hasattr(source, "window") and hasattr(source, "info")
-    need = options.get("need_audio", True), options.get("need_video", True)
-    return (source if opened else MediaReader(source, *need)).window(start_s, end_s, **options)
+    return (source if opened else MediaReader(source)).window(start_s, end_s, **options)
 
 
 def probe_media(path: str | os.PathLike) -> dict[str, Any]:
