@@ -220,7 +220,7 @@ def test_read_only_output_and_cache_fail_before_any_work(tmp_path, monkeypatch, 
         config = build_config("tucker_av", dict(enumerate(LABELS)), "demo", {})
         with pytest.raises(OSError) as info:
             prepare.load_or_prepare(dataset, config, cache_dir=read_only / "cache")
-        _assert_one_line(str(info.value), "cannot be written", "--cache-dir")
+        _assert_one_line(str(info.value), "Cannot write in", "--cache-dir")
         assert calls == []  # failed before extracting anything
         code = main(["train", "--features-dir", str(tmp_path / "f"), "--output-dir", str(read_only / "o")])
         assert code == 2
