@@ -174,6 +174,12 @@ def test_truncated_file_not_covered_by_sizes_is_one_line(tmp_path):
         run(tmp_path, resume_from_checkpoint="latest")
 
 
+def test_a_run_of_zero_steps_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="0 training steps"):
+        run(tmp_path, max_steps=None, num_train_epochs=0)
+    assert not (tmp_path / "checkpoints").exists()
+
+
 def test_save_total_limit_keeps_the_newest(tmp_path):
     run(tmp_path, save_total_limit=2)
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_10", "step_8"]
