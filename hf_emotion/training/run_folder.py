@@ -142,8 +142,9 @@ def safe_output_dir(
     """
     final = check_output_dir(path, overwrite or resume, inputs)
     staging = staging_path(final)
-    if staging.exists() and not resume:
-        shutil.rmtree(staging)  # a previous failed run's leftovers (ours: the hidden staging name)
+    if staging.exists() and not resume:  # a previous failed run's leftovers (ours: the hidden staging name)
+        logger.warning("Removing %s, left by a failed run (pass --resume to continue it instead).", staging)
+        shutil.rmtree(staging)
     staging.mkdir(parents=True, exist_ok=True)
     if resume and not (staging / "checkpoints").is_dir() and (final / "checkpoints").is_dir():
         _link_or_copy_tree(final / "checkpoints", staging / "checkpoints")
