@@ -7,7 +7,7 @@
 
 Features are prepared once (frozen-backbone frame embeddings by default) and cached next to the corpus; or
 give an already prepared folder with ``--features_dir``. Metrics come from `hf_emotion.metrics`
-(accuracy = WA, unweighted_accuracy = UA/UAR, macro F1, MCC, per-class F1). The model, its processor and the
+(accuracy = WA, uar = UA/UAR, macro F1, MCC, per-class F1). The model, its processor and the
 final metrics are saved to ``--output_dir``. Multi-GPU: ``accelerate launch examples/train_trainer.py ...``.
 """
 
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         processor.save_pretrained(training_args.output_dir)
         Path(training_args.output_dir, "eval_metrics.json").write_text(json.dumps(metrics, indent=1))
         print(
-            f"fold {exp.fold}: accuracy (WA) {metrics['eval_accuracy']:.3f}, UAR {metrics['eval_unweighted_accuracy']:.3f}, "
+            f"fold {exp.fold}: accuracy (WA) {metrics['eval_accuracy']:.3f}, UAR {metrics['eval_uar']:.3f}, "
             f"macro-F1 {metrics['eval_macro_f1']:.3f}; model in {training_args.output_dir}"
         )
     return 0

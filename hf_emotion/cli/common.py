@@ -159,7 +159,7 @@ def format_summary(metrics: dict, title: str) -> str:
     """A short text report: headline metrics and a per-class table."""
     lines = [
         title,
-        f"  accuracy (WA) {metrics['accuracy']:.3f}   UAR {metrics['unweighted_accuracy']:.3f}   "
+        f"  accuracy (WA) {metrics['accuracy']:.3f}   UAR {metrics['uar']:.3f}   "
         f"macro-F1 {metrics['macro_f1']:.3f}   MCC {metrics['mcc']:.3f}   ({metrics['num_samples']} test clips, "
         f"chance {1 / len(metrics['labels']):.3f})",
         f"  {'class':<11} {'precision':>9} {'recall':>7} {'F1':>6} {'support':>8}",

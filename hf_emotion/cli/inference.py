@@ -21,13 +21,17 @@ def _predict(args: argparse.Namespace) -> int:
 
     import hf_emotion  # noqa: F401  (registers the model types and the task)
     from hf_emotion.data.loading import check_exists
-    from hf_emotion.models.pipeline_emotion import TASK, register_pipeline
+    from hf_emotion.models.pipeline_emotion import TASK, AudioVisualEmotionPipeline, register_pipeline
 
     looks_like_path = args.model.startswith((".", "/", "~")) or args.model.count("/") > 1
     if os.path.lexists(args.model) or looks_like_path:  # a local folder (else a Hub id "user/name")
         check_exists(args.model, "model folder", "pass a folder written by save_pretrained, or a Hub id")
     register_pipeline()
-    classifier = pipeline(TASK, model=args.model, trust_remote_code=args.trust_remote_code, device=-1)
+    # The installed package's pipeline unless the code saved with the model is trusted.
+    pipeline_class = None if args.trust_remote_code else AudioVisualEmotionPipeline
+    classifier = pipeline(
+        TASK, model=args.model, trust_remote_code=args.trust_remote_code, pipeline_class=pipeline_class, device=-1
+    )
     kwargs = {"top_k": args.top_k}
     if args.transcript is not None:
         kwargs["transcript"] = args.transcript

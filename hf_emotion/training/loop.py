@@ -320,7 +320,7 @@ def train_model(
                     "step": global_step,
                     "epoch": epoch,
                     "eval_accuracy": eval_metrics["accuracy"],
-                    "eval_unweighted_accuracy": eval_metrics["unweighted_accuracy"],
+                    "eval_uar": eval_metrics["uar"],
                     "eval_macro_f1": eval_metrics["macro_f1"],
                 }
             )
