@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             training_args.output_dir,
             overwrite=exp.overwrite,
             resuming=bool(training_args.resume_from_checkpoint),
+            inputs=[exp.data_dir, exp.features_dir, exp.cache_dir],
         )
     cache_dir = exp.cache_dir
     if cache_dir is None and exp.data_dir is not None:
