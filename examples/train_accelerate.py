@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             (output_dir / "metrics.json").write_text(json.dumps(result.eval_metrics, indent=1))
             metrics = result.eval_metrics
             print(
-                f"fold {data_args.fold}: accuracy (WA) {metrics['accuracy']:.3f}, UAR {metrics['unweighted_accuracy']:.3f}, "
+                f"fold {data_args.fold}: accuracy (WA) {metrics['accuracy']:.3f}, UAR {metrics['uar']:.3f}, "
                 f"macro-F1 {metrics['macro_f1']:.3f} on {metrics['num_samples']} test clips; model in {output_dir / 'model'}"
             )
         else:

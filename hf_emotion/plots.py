@@ -108,7 +108,7 @@ def plot_training_curves(
     """Training loss (left axis) and evaluation accuracy / UAR (right axis) against the optimiser step."""
     train = [(e["step"], e["loss"]) for e in history if "loss" in e]
     evals = [
-        (e["step"], e["eval_accuracy"], e.get("eval_unweighted_accuracy"))
+        (e["step"], e["eval_accuracy"], e.get("eval_uar"))
         for e in history
         if "eval_accuracy" in e
     ]

@@ -9,7 +9,9 @@ from .common import (
     add_loop_arguments,
     add_model_arguments,
     default_cache_dir,
+    input_folders,
     loop_arguments,
+    write_skipped,
 )
 
 
@@ -31,11 +33,18 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hf_emotion.training import parse_config_overrides, prepare_output_dir
+    from hf_emotion.training import safe_output_dir
+
+    with safe_output_dir(args.output_dir, overwrite=args.overwrite, inputs=input_folders(args)) as output_dir:
+        return _cross_validate(args, output_dir)
+
+
+def _cross_validate(args: argparse.Namespace, output_dir) -> int:
+    from hf_emotion.training import parse_config_overrides
     from hf_emotion.training.cross_validation import format_markdown, run_cross_validation, write_report
     from hf_emotion.training.experiment import load_experiment
 
-    output_dir = prepare_output_dir(args.output_dir, overwrite=args.overwrite)
+    skipped: list[dict] = []
     config, features, encoder = load_experiment(
         args.model_type,
         args.preset,
@@ -46,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=default_cache_dir(args),
         frozen_backbone=args.frozen_backbone,
         seed=args.seed,
+        strict=args.strict,
+        skipped=skipped,
     )
+    write_skipped(skipped, output_dir)
     report = run_cross_validation(
         config,
         features,
@@ -63,5 +75,5 @@ def run(args: argparse.Namespace) -> int:
     )
     markdown, data = write_report(report, output_dir, title)
     print(format_markdown(report, title))
-    print(f"written: {markdown}, {data}")
+    print(f"written: {args.output_dir}/{markdown.name}, {args.output_dir}/{data.name}")
     return 0

@@ -57,15 +57,21 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hf_emotion.training import safe_output_dir
+
+    with safe_output_dir(args.output_dir, overwrite=args.overwrite, inputs=[args.corpus_dir]) as output_dir:
+        return _demo(args, output_dir)
+
+
+def _demo(args: argparse.Namespace, output_dir: Path) -> int:
     from hf_emotion.data import load_synthetic, make_synthetic_corpus
-    from hf_emotion.training import LoopArguments, build_config, prepare_output_dir
+    from hf_emotion.training import LoopArguments, build_config
     from hf_emotion.training.experiment import label_names, split_fold
     from hf_emotion.training.outputs import train_fold, write_run_outputs
     from hf_emotion.training.prepare import load_or_prepare
 
     started = time.perf_counter()
     settings = TINY if args.tiny else DEMO
-    output_dir = prepare_output_dir(args.output_dir, overwrite=args.overwrite)
     print(f"[1/4] synthetic corpus ({settings['n_actors']} actors) in {args.corpus_dir}")
     corpus = make_synthetic_corpus(
         args.corpus_dir, n_actors=settings["n_actors"], seed=args.seed, repetitions=1, statements=1
@@ -110,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(format_summary(result.eval_metrics, f"Demo tucker_av on the synthetic corpus ({protocol}):"))
     print()
-    print(f"Outputs in {output_dir.resolve()}:")
+    print(f"Outputs in {Path(args.output_dir).resolve()}:")
     for name, path in sorted(files.items()):
         if path is not None:
             print(

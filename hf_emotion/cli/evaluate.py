@@ -46,7 +46,12 @@ def run(args: argparse.Namespace) -> int:
     )
     from hf_emotion.training.factory import _model_classes, check_model_type
     from hf_emotion.training.prepare import add_text_features, load_or_prepare
+    from hf_emotion.training.run_folder import atomic_write_text, check_separate_from_inputs
 
+    if args.output:  # checked before any work: a file outside the corpus, in a writable folder
+        check_separate_from_inputs(args.output, [args.data_dir, args.features_dir, args.cache_dir])
+        if Path(args.output).is_dir():
+            raise ValueError(f"--output {args.output} is a folder; give a JSON file name.")
     model_dir = Path(args.model_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} is not a saved model folder (no config.json).")
@@ -88,6 +93,6 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     if args.output:
-        Path(args.output).write_text(json.dumps(metrics, indent=1))
+        atomic_write_text(args.output, json.dumps(metrics, indent=1))
         print(f"metrics written to {args.output}")
     return 0

@@ -418,12 +418,35 @@ def _clip_jobs(root: Path, config: dict) -> list[tuple]:
     return jobs
 
 
+def _marker_files(root: Path, names: list) -> list[Path]:
+    """The files a marker lists, each checked to be a plain relative name of a clip inside `root` (no absolute
+    path, no ``..``, no symbolic link leading out); a crafted marker raises before anything is deleted."""
+    base = root.resolve()
+    files = []
+    for name in names:
+        relative = Path(str(name))
+        target = (root / relative).resolve()
+        if (
+            not isinstance(name, str)
+            or relative.is_absolute()
+            or ".." in relative.parts
+            or relative.suffix.lower() != ".mp4"
+            or base not in target.parents
+        ):
+            raise ValueError(
+                f"{root / MARKER} lists {name!r}, which is not a clip inside {root}; nothing was deleted. "
+                "Remove the marker file (or the folder) by hand if it is really a synthetic corpus."
+            )
+        files.append(root / relative)
+    return files
+
+
 def _prepare_folder(root: Path, config: dict, overwrite: bool) -> bool:
     """Check ``root`` may be written; ``True`` when it already holds exactly this corpus."""
     marker = root / MARKER
     if marker.is_file():
         previous = json.loads(marker.read_text())
-        files = [root / f for f in previous.get("files", [])]
+        files = _marker_files(root, previous.get("files", []))
         if previous.get("config") == config and all(f.is_file() for f in files):
             return True
         for file in files:  # a previous synthetic corpus with other settings: replace its files only

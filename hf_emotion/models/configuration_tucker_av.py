@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig
 
+from .modeling_common import check_common_config, check_modalities
+
 RAVDESS_EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 TUCKER_AV_MODALITIES = ("audio", "video")
 TUCKER_AV_FUSION_TYPES = ("tucker", "concat")
@@ -253,11 +255,8 @@ class TuckerAVConfig(PretrainedConfig):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1), got {value!r}.")
-        bad = [m for m in self.modalities if m not in TUCKER_AV_MODALITIES]
-        if bad or not self.modalities or len(set(self.modalities)) != len(self.modalities):
-            raise ValueError(
-                f"`modalities` must be a non-empty subset of {list(TUCKER_AV_MODALITIES)}, got {self.modalities!r}."
-            )
+        self.modalities = list(check_modalities(self.modalities, TUCKER_AV_MODALITIES))
+        check_common_config(self)
         if self.fusion_type not in TUCKER_AV_FUSION_TYPES:
             raise ValueError(
                 f"`fusion_type` must be one of {TUCKER_AV_FUSION_TYPES}, got {self.fusion_type!r}."

@@ -15,16 +15,16 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
-from transformers.utils import ModelOutput
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_tucker_av import TuckerAVConfig
 from .fusion_tucker import TuckerAVFusion
 from .modeling_common import (
     EmotionFrameEncoder,
+    EmotionPreTrainedModel,
     check_tensor,
     classification_loss,
-    init_linear_conv_norm,
     interpolate_time,
 )
 
@@ -95,18 +95,7 @@ class TuckerAVVideoEncoder(nn.Module):
         super().__init__()
         self.frame_encoder = None
         if config.frame_encoder is not None:
-            self.frame_encoder = EmotionFrameEncoder(
-                config.frame_encoder,
-                pretrained=config.backbone_pretrained,
-                checkpoint_path=config.backbone_checkpoint_path,
-                freeze=config.freeze_backbone,
-            )
-            if self.frame_encoder.num_features != config.frame_feature_dim:
-                raise ValueError(
-                    f"`frame_feature_dim` is {config.frame_feature_dim} but timm's {config.frame_encoder!r} "
-                    f"produces {self.frame_encoder.num_features}-d features; set frame_feature_dim="
-                    f"{self.frame_encoder.num_features}."
-                )
+            self.frame_encoder = EmotionFrameEncoder.from_config(config)
         self.gru = nn.GRU(
             config.frame_feature_dim,
             config.gru_hidden_size,
@@ -136,10 +125,11 @@ def sinusoidal_positions(steps: int, size: int, device=None, dtype=None) -> torc
     return encoding.to(dtype)
 
 
-class TuckerAVCrossAttention(nn.Module):
+class TuckerAVCrossAttention(GradientCheckpointingLayer):
     """Bidirectional cross-modal multi-head attention with residual connections and LayerNorm; with
     `config.cross_attention_position_encoding`, sinusoidal encodings of the aligned step are added to the queries
-    and keys (not the values), so attention can match steps by their place in the clip."""
+    and keys (not the values), so attention can match steps by their place in the clip. Checkpointed under
+    `gradient_checkpointing_enable()`."""
 
     def __init__(self, config: TuckerAVConfig):
         super().__init__()
@@ -170,35 +160,21 @@ class TuckerAVCrossAttention(nn.Module):
         return refined_audio, refined_video, audio_weights, video_weights
 
 
-class TuckerAVPreTrainedModel(PreTrainedModel):
+class TuckerAVPreTrainedModel(EmotionPreTrainedModel):
     config_class = TuckerAVConfig
     config: TuckerAVConfig
     base_model_prefix = "tucker_av"
-    main_input_name = "input_features"
-    supports_gradient_checkpointing = False
-
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        """Save as usual, but without the backbone's pretrained-weights source: the saved weights already hold
-        the (fine-tuned) backbone, and a local checkpoint path would not exist on another machine."""
-        source = (self.config.backbone_pretrained, self.config.backbone_checkpoint_path)
-        self.config.backbone_pretrained, self.config.backbone_checkpoint_path = False, None
-        try:
-            return super().save_pretrained(save_directory, *args, **kwargs)
-        finally:
-            self.config.backbone_pretrained, self.config.backbone_checkpoint_path = source
+    _auto_model_classes = {
+        "AutoModel": "TuckerAVModel",
+        "AutoModelForAudioClassification": "TuckerAVForEmotionRecognition",
+    }
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        if getattr(module, "_is_hf_initialized", False):
-            return
-        if isinstance(module, TuckerAVFusion):
-            module.reset_parameters()
-        elif isinstance(module, nn.MultiheadAttention):
-            module._reset_parameters()
-        elif isinstance(module, nn.GRU):
+        if isinstance(module, TuckerAVFusion) and not getattr(module, "_is_hf_initialized", False):
             module.reset_parameters()
         else:
-            init_linear_conv_norm(module, self.config.initializer_range)
+            super()._init_weights(module)
 
 
 class TuckerAVModel(TuckerAVPreTrainedModel):
@@ -270,6 +246,7 @@ class TuckerAVModel(TuckerAVPreTrainedModel):
                 batch_size = pixel_values_videos.shape[0]
         return batch_size
 
+    @can_return_tuple
     def forward(
         self,
         input_features: torch.Tensor | None = None,
@@ -277,9 +254,7 @@ class TuckerAVModel(TuckerAVPreTrainedModel):
         frame_features: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> TuckerAVOutput:
+    ) -> TuckerAVOutput | tuple:
         r"""
         Args:
             input_features (`torch.FloatTensor` of shape `(batch, num_mel_bins, frames)`):
@@ -288,6 +263,8 @@ class TuckerAVModel(TuckerAVPreTrainedModel):
                 normalised video frames; needs a frame encoder.
             frame_features (`torch.FloatTensor` of shape `(batch, frames, frame_feature_dim)`, *optional*):
                 precomputed per-frame embeddings, used instead of `pixel_values_videos` (frozen-backbone mode).
+            output_attentions, output_hidden_states (`bool`, *optional*): default to the config's values.
+            return_dict (`bool`, *optional*): `False` returns a tuple (defaults to `config.return_dict`).
         """
         config = self.config
         output_attentions = bool(
@@ -342,6 +319,7 @@ class TuckerAVForEmotionRecognition(TuckerAVPreTrainedModel):
         self.classifier = nn.Linear(config.fbp_output_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_features: torch.Tensor | None = None,
@@ -350,9 +328,7 @@ class TuckerAVForEmotionRecognition(TuckerAVPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> TuckerAVOutput:
+    ) -> TuckerAVOutput | tuple:
         r"""
         Args:
             input_features, pixel_values_videos, frame_features: see [`TuckerAVModel.forward`].
@@ -365,6 +341,7 @@ class TuckerAVForEmotionRecognition(TuckerAVPreTrainedModel):
             frame_features=frame_features,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.fused_embeds))  # (N, num_labels)
         loss = classification_loss(logits, labels, self.config.num_labels)

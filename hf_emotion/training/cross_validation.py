@@ -27,14 +27,14 @@ logger = logging.getLogger(__name__)
 
 SUMMARY_METRICS = (
     "accuracy",
-    "unweighted_accuracy",
+    "uar",
     "macro_f1",
     "macro_precision",
     "macro_recall",
     "macro_specificity",
     "mcc",
 )
-"""Fold metrics summarised as mean ± std (accuracy = WA, unweighted_accuracy = UA/UAR)."""
+"""Fold metrics summarised as mean ± std (accuracy = WA, uar = UA/UAR)."""
 
 
 def fold_count(
@@ -88,7 +88,7 @@ def run_cross_validation(
         row["confusion_matrix"] = metrics["confusion_matrix"]
         rows.append(row)
         logger.info(
-            "fold %d: accuracy %.3f, UAR %.3f", fold, metrics["accuracy"], metrics["unweighted_accuracy"]
+            "fold %d: accuracy %.3f, UAR %.3f", fold, metrics["accuracy"], metrics["uar"]
         )
     summary = {}
     for name in SUMMARY_METRICS:
@@ -110,7 +110,7 @@ def run_cross_validation(
 
 def format_markdown(report: dict[str, Any], title: str = "Cross-validation") -> str:
     """A per-fold table and a mean ± std row."""
-    columns = ("accuracy", "unweighted_accuracy", "macro_f1", "mcc")
+    columns = ("accuracy", "uar", "macro_f1", "mcc")
     header = "| fold | test speakers | train / test clips | accuracy (WA) | UAR | macro-F1 | MCC |"
     lines = [f"### {title}", "", header, "|---|---|---|---|---|---|---|"]
     for row in report["folds"]:

@@ -14,9 +14,9 @@ frozen backbone the embeddings came from) and ``prepare_info.json`` (what was co
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,13 @@ from hf_emotion.models.processing_emotion import EmotionProcessor
 from hf_emotion.models.text_featurization import TfidfTextFeaturizer
 
 from .factory import build_frame_encoder
+from .feature_cache import (
+    check_cache_writable,
+    corpus_fingerprint,
+    describe_change,
+    file_signatures,
+    prepare_in_shards,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -126,13 +133,6 @@ def add_text_features(
     return splits, config, featurizer
 
 
-def _corpus_fingerprint(dataset: Dataset) -> str:
-    digest = hashlib.sha256()
-    for path, label in zip(dataset["path"], dataset["label"]):
-        digest.update(f"{path}\t{label}\n".encode())
-    return digest.hexdigest()[:16]
-
-
 def _cache_processor(config: PretrainedConfig) -> EmotionProcessor:
     """The processor of the cache: audio AND video whatever the config's modality subset (plus text when the
     config uses it), so that the modality ablations of one model share one cache."""
@@ -156,7 +156,14 @@ def feature_settings(config: PretrainedConfig, frozen: bool, seed: int) -> dict[
         "backbone_pretrained": bool(getattr(config, "backbone_pretrained", False)),
         "encoder_seed": seed if frozen else None,
         "kept_columns": list(KEEP_COLUMNS),
+        "hf_emotion_version": _package_version(),
     }
+
+
+def _package_version() -> str:
+    import hf_emotion
+
+    return getattr(hf_emotion, "__version__", "unknown")
 
 
 def load_or_prepare(
@@ -168,6 +175,9 @@ def load_or_prepare(
     text_featurizer: Any = None,
     num_proc: int | None = None,
     frame_encoder: EmotionFrameEncoder | None = None,
+    strict: bool = False,
+    skipped: list[dict[str, str]] | None = None,
+    shard_size: int = 64,
 ) -> tuple[Dataset, EmotionFrameEncoder | None]:
     """Prepared features for `dataset` and a model `config`, reused from `cache_dir` when they match.
 
@@ -178,12 +188,29 @@ def load_or_prepare(
     A given `frame_encoder` (e.g. a trained model's own backbone) is used instead of a fresh one; the cache is
     then not used.
 
+    The cache is keyed on every clip's path, label, size and modification time, the processor settings and the
+    package version (see :mod:`hf_emotion.training.feature_cache`); a stale cache is rebuilt with a WARNING that
+    says what changed. Work is saved in shards of `shard_size` clips, so an interrupted run continues where it
+    stopped. A clip that cannot be read is left out and appended to `skipped` as ``{"path", "reason"}`` (also
+    kept in the cache's ``skipped.json``); with `strict` the first one raises instead. An unwritable cache folder
+    raises `OSError` before any extraction.
+
     Returns:
         `(features, frame_encoder)`; `frame_encoder` is `None` without the frozen-backbone path.
     """
+    skipped = skipped if skipped is not None else []
+    signatures = file_signatures(dataset)
     if frame_encoder is not None:
         processor = EmotionProcessor.from_model_config(config)
-        features = prepare_features(dataset, processor, frame_encoder, text_featurizer, num_proc)
+        features, failures = prepare_in_shards(
+            dataset,
+            lambda part: prepare_features(part, processor, frame_encoder, text_featurizer, num_proc),
+            signatures,
+            "",
+            shard_size=shard_size,
+            strict=strict,
+        )
+        skipped.extend(failures)
         return features, frame_encoder
     frozen = (
         frozen_backbone
@@ -191,32 +218,69 @@ def load_or_prepare(
         and config.frame_encoder is not None
     )
     settings = feature_settings(config, frozen, seed)
-    settings["corpus"] = _corpus_fingerprint(dataset)
+    settings["corpus"] = corpus_fingerprint(dataset, signatures)
+    settings["files"] = signatures
+    settings = json.loads(json.dumps(settings))
     cache = Path(cache_dir) if cache_dir is not None else None
+    if cache is not None:
+        check_cache_writable(cache)
     if cache is not None and (cache / "prepare_info.json").is_file():
-        info = json.loads((cache / "prepare_info.json").read_text())
-        if info == json.loads(json.dumps(settings)):
-            logger.info("Reusing prepared features from %s", cache)
-            encoder = None
-            if frozen:
-                encoder = build_frame_encoder(config, seed)
-                encoder.load_state_dict(load_file(cache / "frame_encoder.safetensors"))
-            return load_from_disk(str(cache / "features")), encoder
-        logger.info("The feature cache %s was made with other settings; preparing again.", cache)
+        try:
+            info = json.loads((cache / "prepare_info.json").read_text())
+        except ValueError:  # a truncated file: the cache was not finished
+            info = {}
+        if info == settings and (cache / "features").is_dir():
+            try:
+                encoder = None
+                if frozen:
+                    encoder = build_frame_encoder(config, seed)
+                    encoder.load_state_dict(load_file(cache / "frame_encoder.safetensors"))
+                reused = load_from_disk(str(cache / "features"))
+                previous = json.loads((cache / "skipped.json").read_text())
+            except Exception as error:  # truncated or missing cache files: rebuild
+                logger.warning(
+                    "The feature cache %s is damaged (%s); preparing the features again.", cache, error
+                )
+            else:
+                logger.info("Reusing prepared features from %s", cache)
+                skipped.extend(previous)
+                return reused, encoder
+        else:
+            logger.warning(
+                "The feature cache %s is stale (%s); preparing the features again.",
+                cache,
+                describe_change(info, settings),
+            )
     encoder = build_frame_encoder(config, seed) if frozen else None
     processor = _cache_processor(config)
     if "text" not in processor.modalities:
         text_featurizer = None
-    features = prepare_features(
-        dataset, processor, encoder, text_featurizer=text_featurizer, num_proc=num_proc
+    settings_key = json.dumps(
+        {k: v for k, v in settings.items() if k not in ("corpus", "files")}, sort_keys=True
     )
+    features, failures = prepare_in_shards(
+        dataset,
+        lambda part: prepare_features(
+            part, processor, encoder, text_featurizer=text_featurizer, num_proc=num_proc
+        ),
+        signatures,
+        settings_key,
+        shard_dir=cache / "shards" if cache is not None else None,
+        shard_size=shard_size,
+        strict=strict,
+    )
+    skipped.extend(failures)
     if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
+        (cache / "prepare_info.json").unlink(missing_ok=True)  # the cache is invalid until all is written
+        shutil.rmtree(cache / "features", ignore_errors=True)
         features.save_to_disk(str(cache / "features"))
+        features = load_from_disk(str(cache / "features"))
         if encoder is not None:
             save_file(
                 {k: v.contiguous() for k, v in encoder.state_dict().items()},
                 cache / "frame_encoder.safetensors",
             )
+        (cache / "skipped.json").write_text(json.dumps(failures, indent=1))
         (cache / "prepare_info.json").write_text(json.dumps(settings, indent=1))
+        shutil.rmtree(cache / "shards", ignore_errors=True)  # now held by features/
     return features, encoder
