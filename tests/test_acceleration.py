@@ -64,14 +64,10 @@ def test_measured_choice_takes_the_fastest_working_candidate_and_caches_it_per_m
 
 
 def test_bf16_arithmetic_is_read_from_the_cpu_flags(monkeypatch):
-    monkeypatch.setattr(
-        acceleration, "cpu_description", lambda: ("Some CPU", frozenset({"avx512f", "avx512_bf16"}))
-    )
+    monkeypatch.setattr(acceleration, "cpu_description", lambda: ("Some CPU", frozenset({"avx512f", "avx512_bf16"})))
     assert acceleration.cpu_has_bf16_arithmetic()
     assert acceleration.inference_plan("cpu").frame_encoder_dtype == torch.bfloat16
-    monkeypatch.setattr(
-        acceleration, "cpu_description", lambda: ("Other CPU", frozenset({"avx512f", "avx2"}))
-    )
+    monkeypatch.setattr(acceleration, "cpu_description", lambda: ("Other CPU", frozenset({"avx512f", "avx2"})))
     assert not acceleration.cpu_has_bf16_arithmetic()
     plan = acceleration.inference_plan("cpu")
     assert plan.frame_encoder_dtype == torch.float32 and plan.channels_last
@@ -284,10 +280,7 @@ def test_pipeline_inference_path_within_tolerance_of_float32(dtype, tmp_path):
     fast = pipeline(TASK, model=model, processor=processor, device=-1, dtype=dtype)
     assert reference.inference_path == "cpu: as loaded (torch.float32)"
     expected_dtype = {"auto": acceleration.inference_plan("cpu").frame_encoder_dtype}.get(dtype, dtype)
-    assert (
-        fast.inference_path
-        == f"cpu: frame encoder {str(expected_dtype).replace('torch.', '')}, channels-last"
-    )
+    assert fast.inference_path == f"cpu: frame encoder {str(expected_dtype).replace('torch.', '')}, channels-last"
     conv = next(p for p in model.parameters() if p.dim() == 4)
     assert conv.is_contiguous(memory_format=torch.channels_last)
     inputs = next(reference.preprocess(clip))

@@ -40,9 +40,7 @@ def saved(tmp_path_factory):
     torch.save(inputs, root / "inputs.pt")
     with torch.no_grad():
         torch.save(model(**inputs).logits, root / "expected_logits.pt")
-    predictions = pipeline(TASK, model=str(root / "model"), pipeline_class=AudioVisualEmotionPipeline)(
-        str(clip)
-    )
+    predictions = pipeline(TASK, model=str(root / "model"), pipeline_class=AudioVisualEmotionPipeline)(str(clip))
     (root / "expected.json").write_text(json.dumps(predictions))
     return root
 
