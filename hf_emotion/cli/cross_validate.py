@@ -35,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from hf_emotion.training.cross_validation import format_markdown, run_cross_validation, write_report
     from hf_emotion.training.experiment import load_experiment
 
+    loop_args = loop_arguments(args, args.output_dir, eval_every_epoch=False)  # checked before any data work
     output_dir = prepare_output_dir(args.output_dir, overwrite=args.overwrite)
-    config, features, encoder = load_experiment(
+    config, processor, features, encoder = load_experiment(
         args.model_type,
         args.preset,
         parse_config_overrides(args.config_overrides),
@@ -50,12 +51,13 @@ def run(args: argparse.Namespace) -> int:
     report = run_cross_validation(
         config,
         features,
-        loop_arguments(args, output_dir, eval_every_epoch=False),
+        loop_args,
         encoder,
         protocol=args.protocol,
         n_folds=args.n_folds,
         folds=args.folds,
         corpus=args.corpus,
+        processor=processor,
     )
     title = (
         args.title

@@ -37,9 +37,16 @@ def run(args: argparse.Namespace) -> int:
     from hf_emotion.training import parse_config_overrides, prepare_output_dir
     from hf_emotion.training.experiment import load_experiment, split_fold
     from hf_emotion.training.outputs import train_fold, write_run_outputs
+    from hf_emotion.training.prepare import fit_processor
 
+    loop_args = loop_arguments(  # checks the training settings before any data work
+        args,
+        args.output_dir,
+        checkpointing_steps=args.checkpointing_steps,
+        resume_from_checkpoint="latest" if args.resume else None,
+    )
     output_dir = prepare_output_dir(args.output_dir, overwrite=args.overwrite, resuming=args.resume)
-    config, features, encoder = load_experiment(
+    config, processor, features, encoder = load_experiment(
         args.model_type,
         args.preset,
         parse_config_overrides(args.config_overrides),
@@ -51,13 +58,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     splits = split_fold(features, args.protocol, args.fold, args.n_folds, args.corpus, args.seed)
-    loop_args = loop_arguments(
-        args,
-        output_dir,
-        checkpointing_steps=args.checkpointing_steps,
-        resume_from_checkpoint="latest" if args.resume else None,
-    )
-    model, result = train_fold(config, splits, loop_args, encoder)
+    splits, config = fit_processor(processor, splits, config)  # the run's one processor, fitted on "train"
+    model, result = train_fold(config, splits, loop_args, processor, encoder)
     protocol = f"{args.protocol} fold {args.fold}"
     files = write_run_outputs(
         model,

@@ -171,12 +171,31 @@ class EmotionProcessor(ProcessorMixin):
             )
             target[key] = value
         modalities = getattr(config, "modalities", None)
+        if text_featurizer is None and modalities is not None and "text" in modalities:
+            # Unfitted until `fit(texts=...)`: its vocabulary is learnt from the training transcripts.
+            text_module = importlib.import_module(f"{__package__}.text_featurization")
+            text_featurizer = text_module.TfidfTextFeaturizer(max_features=read("text_feature_dim", None))
         return cls(
             feature_extractor=EmotionFeatureExtractor(**audio_kwargs),
             video_processor=EmotionVideoProcessor(**video_kwargs),
             text_featurizer=text_featurizer,
             modalities=list(modalities) if modalities is not None else None,
         )
+
+    def fit(self, texts: Any = None, audio: Any = None, sampling_rate: int | None = None) -> EmotionProcessor:
+        """Learn from a training split what is learnt from data, in place: the text featurizer's vocabulary and
+        IDF from `texts` (when "text" is a modality), and the audio normalisation statistics from `audio` clips
+        (when given; see `EmotionFeatureExtractor.fit_normalization`). Returns `self`."""
+        if texts is not None and "text" in self.modalities:
+            if self.text_featurizer is None or not hasattr(self.text_featurizer, "fit"):
+                raise ValueError(
+                    "This processor has no fittable `text_featurizer`; build it with "
+                    "`EmotionProcessor.from_model_config(config)` for a config whose modalities include 'text'."
+                )
+            self.text_featurizer.fit(list(texts))
+        if audio is not None:
+            self.feature_extractor.fit_normalization(audio, sampling_rate=sampling_rate)
+        return self
 
     # Serialisation ---------------------------------------------------------------------------------------------
 

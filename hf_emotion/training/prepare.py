@@ -1,11 +1,17 @@
 """Turn a corpus into a model-ready feature dataset once (cached on disk), so training never decodes video.
 
+A run has ONE processor: built from the model config (`EmotionProcessor.from_model_config`), fitted on the
+training split (:func:`fit_processor`), saved with the model, and used by training, evaluation and the plots.
+Feature preparation is that processor mapped over the dataset (:func:`prepare_features`).
+
 A prepared dataset has one row per clip with ``input_features`` (log-Mel or MFCC), ``frame_features`` (frozen
 backbone embeddings, the fast path) or ``pixel_values_videos``, optionally ``text_features``, plus ``label``
 (`ClassLabel`), ``speaker`` (and ``session`` where the corpus has one), ``path`` and ``transcript`` (where the
-corpus has one) — enough for :func:`hf_emotion.data.get_fold` to split it speaker-independently. TF-IDF
-``text_features`` are not cached: :func:`add_text_features` fits the featurizer on each training split's
-transcripts, so no test transcript shapes the vocabulary or the IDF.
+corpus has one) — enough for :func:`hf_emotion.data.get_fold` to split it speaker-independently. What is learnt
+from data is not cached: the cache holds what the unfitted processor computes from the media (audio and video,
+whatever the config's modality subset, so ablations share one cache); :func:`fit_processor` then fits the
+processor on each training split (TF-IDF on its transcripts, so no test transcript shapes the vocabulary or the
+IDF) and adds the fitted features (``text_features``) to every split.
 
 Cache folder layout (``cache_dir``): ``features/`` (`Dataset.save_to_disk`), ``frame_encoder.safetensors`` (the
 frozen backbone the embeddings came from) and ``prepare_info.json`` (what was computed, to detect a stale cache).
@@ -27,7 +33,6 @@ from transformers import PretrainedConfig
 from hf_emotion.data.features import cache_frame_features, prepare_dataset
 from hf_emotion.models.modeling_common import EmotionFrameEncoder
 from hf_emotion.models.processing_emotion import EmotionProcessor
-from hf_emotion.models.text_featurization import TfidfTextFeaturizer
 
 from .factory import build_frame_encoder
 
@@ -36,22 +41,28 @@ logger = logging.getLogger(__name__)
 KEEP_COLUMNS = ("label", "speaker", "session", "path", "transcript")
 
 
+def _text_is_fitted(processor: EmotionProcessor) -> bool:
+    featurizer = processor.text_featurizer
+    return (
+        "text" in processor.modalities and featurizer is not None and getattr(featurizer, "is_fitted", True)
+    )
+
+
 def prepare_features(
     dataset: Dataset,
     processor: EmotionProcessor,
     frame_encoder: EmotionFrameEncoder | None = None,
-    text_featurizer: Any = None,
     num_proc: int | None = None,
 ) -> Dataset:
-    """Compute the model inputs of every row of a loaded corpus.
+    """The processor mapped over every row of a loaded corpus: its model inputs, with its saved state (frame
+    count, normalisation statistics, face crops, a fitted text featurizer) honoured.
 
     Args:
         dataset (`datasets.Dataset`): a corpus from `hf_emotion.data.load_corpus` (media or `path` columns).
-        processor (`EmotionProcessor`): audio/video settings; its `modalities` pick what is computed.
+        processor (`EmotionProcessor`): the run's (or a saved model's) processor; its `modalities` pick what is
+            computed. `text_features` are computed only once its text featurizer is fitted.
         frame_encoder (`EmotionFrameEncoder`, *optional*): with video, cache `frame_features` with this frozen
             backbone; without it, `pixel_values_videos` are stored (large: only for small images/frame counts).
-        text_featurizer (*optional*): a fitted featurizer (``texts -> (batch, dim)``) for `text_features`;
-            without one, `text_features` are left to :func:`add_text_features` (the transcripts are kept).
         num_proc (`int`, *optional*): processes for the audio features' `Dataset.map`.
 
     Returns:
@@ -67,8 +78,8 @@ def prepare_features(
         )
     if with_video and frame_encoder is not None:
         dataset = cache_frame_features(dataset, frame_encoder, processor=processor)
-    if "text" in modalities and text_featurizer is not None:
-        dataset = _with_text_features(dataset, text_featurizer)
+    if _text_is_fitted(processor):
+        dataset = _with_text_features(dataset, processor)
     keep = [
         c
         for c in dataset.column_names
@@ -85,45 +96,43 @@ def _require_transcripts(dataset: Dataset) -> None:
         )
 
 
-def _with_text_features(dataset: Dataset, featurizer: Any) -> Dataset:
+def _with_text_features(dataset: Dataset, processor: EmotionProcessor) -> Dataset:
     _require_transcripts(dataset)
-    vectors = featurizer(list(dataset["transcript"]))  # (rows, vocabulary)
+    if "text_features" in dataset.column_names:
+        dataset = dataset.remove_columns("text_features")
+    vectors = processor(text=list(dataset["transcript"]), return_tensors="np")["text_features"]  # (rows, dim)
     return dataset.add_column("text_features", [row.tolist() for row in vectors])
 
 
-def add_text_features(
-    splits: DatasetDict, config: PretrainedConfig, featurizer: Any = None
-) -> tuple[DatasetDict, PretrainedConfig, Any]:
-    """TF-IDF `text_features` for every split when the config uses the 'text' modality.
+def add_processor_features(dataset: Dataset, processor: EmotionProcessor) -> Dataset:
+    """What a FITTED processor adds to features prepared before it was fitted (a cache, a `--features-dir`):
+    `text_features` from the transcripts when it reads text. Returns `dataset` unchanged otherwise."""
+    return _with_text_features(dataset, processor) if _text_is_fitted(processor) else dataset
 
-    Without `featurizer`, a `TfidfTextFeaturizer(max_features=config.text_feature_dim)` is fitted on the
-    ``"train"`` split's transcripts only, and a copy of `config` gets `text_feature_dim` = its vocabulary size
-    (a small corpus may have fewer terms than the configured maximum). With `featurizer` (a trained model's, from
-    its processor), its vocabulary must match the config.
+
+def fit_processor(
+    processor: EmotionProcessor, splits: DatasetDict, config: PretrainedConfig | None = None
+) -> tuple[DatasetDict, PretrainedConfig | None]:
+    """Fit the run's processor IN PLACE on ``splits["train"]`` and add what it learnt to every split.
+
+    With the 'text' modality: the TF-IDF featurizer is fitted on the training transcripts only, every split
+    gets its `text_features`, and a copy of `config` gets `text_feature_dim` = the vocabulary size (a small
+    corpus may have fewer terms than the configured maximum).
 
     Returns:
-        `(splits, config, featurizer)`, unchanged when the config does not use text or the splits already have
-        `text_features`.
+        `(splits, config)`, unchanged when the processor learns nothing from this data.
     """
-    if "text" not in getattr(config, "modalities", ()) or all(
-        "text_features" in split.column_names for split in splits.values()
-    ):
-        return splits, config, featurizer
-    if featurizer is None:
-        if "train" not in splits:
-            raise ValueError("Fitting the TF-IDF featurizer needs a 'train' split.")
-        train = splits["train"]
-        _require_transcripts(train)
-        featurizer = TfidfTextFeaturizer(max_features=config.text_feature_dim).fit(train["transcript"])
+    if "text" not in processor.modalities:
+        return splits, config
+    if "train" not in splits:
+        raise ValueError("Fitting the processor needs a 'train' split.")
+    _require_transcripts(splits["train"])
+    processor.fit(texts=splits["train"]["transcript"])
+    splits = DatasetDict({name: add_processor_features(split, processor) for name, split in splits.items()})
+    if config is not None:
         config = copy.deepcopy(config)
-        config.text_feature_dim = featurizer.vocabulary_size
-    elif featurizer.vocabulary_size != config.text_feature_dim:
-        raise ValueError(
-            f"The text featurizer has {featurizer.vocabulary_size} terms but the model expects "
-            f"text_feature_dim={config.text_feature_dim}: use the featurizer saved with this model's processor."
-        )
-    splits = DatasetDict({name: _with_text_features(split, featurizer) for name, split in splits.items()})
-    return splits, config, featurizer
+        config.text_feature_dim = processor.text_featurizer.vocabulary_size
+    return splits, config
 
 
 def _corpus_fingerprint(dataset: Dataset) -> str:
@@ -133,19 +142,20 @@ def _corpus_fingerprint(dataset: Dataset) -> str:
     return digest.hexdigest()[:16]
 
 
-def _cache_processor(config: PretrainedConfig) -> EmotionProcessor:
-    """The processor of the cache: audio AND video whatever the config's modality subset (plus text when the
-    config uses it), so that the modality ablations of one model share one cache."""
-    processor = EmotionProcessor.from_model_config(config)
-    processor.modalities = [
-        m for m in ("audio", "video", "text") if m != "text" or "text" in processor.modalities
-    ]
-    return processor
+def _media_processor(processor: EmotionProcessor) -> EmotionProcessor:
+    """The run's processor (same feature extractor and video processor objects) computing audio AND video
+    whatever its modality subset and no text: the modality ablations of one model share one cache."""
+    media = copy.copy(processor)
+    media.modalities = ["audio", "video"]
+    media.text_featurizer = None
+    return media
 
 
-def feature_settings(config: PretrainedConfig, frozen: bool, seed: int) -> dict[str, Any]:
+def feature_settings(
+    processor: EmotionProcessor, config: PretrainedConfig, frozen: bool, seed: int
+) -> dict[str, Any]:
     """What a prepared dataset depends on (compared with a cache's `prepare_info.json`)."""
-    processor = _cache_processor(config)
+    processor = _media_processor(processor)
     return {
         "feature_extractor": processor.feature_extractor.to_dict(),
         "video_processor": {
@@ -165,9 +175,9 @@ def load_or_prepare(
     cache_dir: str | Path | None = None,
     frozen_backbone: bool = True,
     seed: int = 0,
-    text_featurizer: Any = None,
     num_proc: int | None = None,
     frame_encoder: EmotionFrameEncoder | None = None,
+    processor: EmotionProcessor | None = None,
 ) -> tuple[Dataset, EmotionFrameEncoder | None]:
     """Prepared features for `dataset` and a model `config`, reused from `cache_dir` when they match.
 
@@ -176,21 +186,22 @@ def load_or_prepare(
     :func:`hf_emotion.training.build_model` can put the same weights in the model.
 
     A given `frame_encoder` (e.g. a trained model's own backbone) is used instead of a fresh one; the cache is
-    then not used.
+    then not used. `processor` is the run's processor (default: `EmotionProcessor.from_model_config(config)`);
+    the cache holds its unfitted audio and video features (see the module docstring).
 
     Returns:
         `(features, frame_encoder)`; `frame_encoder` is `None` without the frozen-backbone path.
     """
-    if frame_encoder is not None:
+    if processor is None:
         processor = EmotionProcessor.from_model_config(config)
-        features = prepare_features(dataset, processor, frame_encoder, text_featurizer, num_proc)
-        return features, frame_encoder
+    if frame_encoder is not None:
+        return prepare_features(dataset, processor, frame_encoder, num_proc), frame_encoder
     frozen = (
         frozen_backbone
         and bool(getattr(config, "freeze_backbone", False))
         and config.frame_encoder is not None
     )
-    settings = feature_settings(config, frozen, seed)
+    settings = feature_settings(processor, config, frozen, seed)
     settings["corpus"] = _corpus_fingerprint(dataset)
     cache = Path(cache_dir) if cache_dir is not None else None
     if cache is not None and (cache / "prepare_info.json").is_file():
@@ -204,12 +215,7 @@ def load_or_prepare(
             return load_from_disk(str(cache / "features")), encoder
         logger.info("The feature cache %s was made with other settings; preparing again.", cache)
     encoder = build_frame_encoder(config, seed) if frozen else None
-    processor = _cache_processor(config)
-    if "text" not in processor.modalities:
-        text_featurizer = None
-    features = prepare_features(
-        dataset, processor, encoder, text_featurizer=text_featurizer, num_proc=num_proc
-    )
+    features = prepare_features(dataset, _media_processor(processor), encoder, num_proc=num_proc)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
         features.save_to_disk(str(cache / "features"))
