@@ -30,7 +30,7 @@ ffmpeg:
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --disable-pip-version-check -e '.[dev]'
+	$(PIP) install -q --disable-pip-version-check -e '.[all,dev]'  # every optional extra: the tests cover them all
 	touch $(STAMP)
 
 lint: setup

@@ -41,7 +41,6 @@ from hf_emotion.training import (
 )
 from hf_emotion.training.experiment import load_experiment, split_fold
 from hf_emotion.training.loop import build_accelerator
-from hf_emotion.training.outputs import save_model
 from hf_emotion.training.prepare import fit_processor
 
 
@@ -126,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     splits, config = fit_processor(processor, splits, config)  # the run's one processor, fitted on "train"
     set_seed(loop_args.seed)  # the same initial weights whatever preparation consumed
     model = build_model(config, encoder)
-    model.processor = processor  # travels with the model: augmentation reads it, save_model writes it
+    model.processor = processor  # travels with the model: augmentation reads it, save_pretrained writes it
     result = train_model(
         model, splits["train"], loop_args, eval_dataset=splits["test"], accelerator=accelerator
     )
@@ -142,11 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     if accelerator.is_main_process:
         save_history(result.history, output_dir / "history.json", loop_args)
         if not result.stopped_early:
-            save_model(accelerator.unwrap_model(model), output_dir / "model")
+            accelerator.unwrap_model(model).save_pretrained(output_dir / "model")  # with the fitted processor
             (output_dir / "metrics.json").write_text(json.dumps(result.eval_metrics, indent=1))
             metrics = result.eval_metrics
             print(
-                f"fold {data_args.fold}: accuracy (WA) {metrics['accuracy']:.3f}, UAR {metrics['unweighted_accuracy']:.3f}, "
+                f"fold {data_args.fold}: accuracy (WA) {metrics['accuracy']:.3f}, UAR {metrics['uar']:.3f}, "
                 f"macro-F1 {metrics['macro_f1']:.3f} on {metrics['num_samples']} test clips; model in {output_dir / 'model'}"
             )
         else:

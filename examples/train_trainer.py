@@ -7,7 +7,7 @@
 
 Features are prepared once (frozen-backbone frame embeddings by default) and cached next to the corpus; or
 give an already prepared folder with ``--features_dir``. Metrics come from `hf_emotion.metrics`
-(accuracy = WA, unweighted_accuracy = UA/UAR, macro F1, MCC, per-class F1). The model, its processor and the
+(accuracy = WA, uar = UA/UAR, macro F1, MCC, per-class F1). The model, its processor and the
 final metrics are saved to ``--output_dir``. Multi-GPU: ``accelerate launch examples/train_trainer.py ...``.
 """
 
@@ -21,9 +21,15 @@ from pathlib import Path
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 
 from hf_emotion.metrics import make_compute_metrics
-from hf_emotion.training import EmotionDataCollator, build_model, model_input_names, parse_config_overrides
+from hf_emotion.training import (
+    EmotionDataCollator,
+    build_model,
+    model_input_names,
+    parse_config_overrides,
+    prepare_output_dir,
+)
 from hf_emotion.training.experiment import load_experiment, split_fold
-from hf_emotion.training.loop import check_dataset_labels, prepare_output_dir
+from hf_emotion.training.loop import check_dataset_labels
 from hf_emotion.training.prepare import fit_processor
 
 
@@ -82,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         check_dataset_labels(splits[name], config, name)
     set_seed(training_args.seed)
     model = build_model(config, encoder)
+    model.processor = processor  # saved with the model
     columns = [*model_input_names(config), "label"]
     training_args.remove_unused_columns = False  # the collator picks the model inputs
     training_args.label_names = ["labels"]
@@ -100,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         processor.save_pretrained(training_args.output_dir)
         Path(training_args.output_dir, "eval_metrics.json").write_text(json.dumps(metrics, indent=1))
         print(
-            f"fold {exp.fold}: accuracy (WA) {metrics['eval_accuracy']:.3f}, UAR {metrics['eval_unweighted_accuracy']:.3f}, "
+            f"fold {exp.fold}: accuracy (WA) {metrics['eval_accuracy']:.3f}, UAR {metrics['eval_uar']:.3f}, "
             f"macro-F1 {metrics['eval_macro_f1']:.3f}; model in {training_args.output_dir}"
         )
     return 0

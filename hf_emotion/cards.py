@@ -9,7 +9,9 @@ Evaluation results (`eval_results`) can be:
   ...}}`` (``metrics`` values may also be lists of per-fold scores, or ``accuracy_mean`` / ``accuracy_std`` keys);
 - single-split metrics as written by training: ``{"accuracy": 0.71, "uar": 0.69, "f1_macro": 0.68}`` (an
   ``eval_`` prefix, as the Trainer writes it, is dropped; loss, runtime and throughput entries are ignored);
-- a path to a JSON file holding either.
+- what the package writes: ``metrics.json`` (training), ``hf-emotion evaluate --output`` (per-class results, the
+  confusion matrix and label names are skipped) and ``cross_validation.json`` (its ``summary``);
+- a path to a JSON file holding any of these.
 """
 
 from __future__ import annotations
@@ -55,13 +57,17 @@ DATASET_LICENSES: dict[str, tuple[str, str, bool, str]] = {
 }
 METRIC_TYPES = {
     "accuracy": ("accuracy", "Accuracy (WA)", None),
-    "unweighted_accuracy": ("recall", "Unweighted accuracy (UAR)", "macro"),
     "uar": ("recall", "Unweighted accuracy (UAR)", "macro"),
     "macro_f1": ("f1", "Macro F1", "macro"),
     "f1_macro": ("f1", "Macro F1", "macro"),
     "weighted_f1": ("f1", "Weighted F1", "weighted"),
     "mcc": ("matthews_correlation", "MCC", None),
 }
+
+
+def placeholder_repo_id(model_type: str) -> str:
+    """The Hub id a card's usage snippet shows until the model is pushed (`hf-emotion push` replaces it)."""
+    return f"<user>/{model_type}-emotion"
 
 
 @dataclass
@@ -79,7 +85,7 @@ def _dataset_key(name: str) -> str:
 
 def summarize_metrics(eval_results: Mapping[str, Any]) -> list[MetricSummary]:
     """Normalise the accepted evaluation formats (see the module docstring) into one summary per metric."""
-    metrics = eval_results.get("metrics", eval_results)
+    metrics = eval_results.get("metrics") or eval_results.get("summary") or eval_results
     if not isinstance(metrics, Mapping):
         raise ValueError(
             f"`eval_results['metrics']` must be a mapping of metric names, got {type(metrics).__name__}."
@@ -87,7 +93,12 @@ def summarize_metrics(eval_results: Mapping[str, Any]) -> list[MetricSummary]:
     summaries: dict[str, MetricSummary] = {}
     for raw_name, value in metrics.items():
         name = raw_name.removeprefix("eval_")
-        if any(word in name for word in NOT_METRICS) or name in ("protocol", "num_folds", "dataset"):
+        if any(word in name for word in NOT_METRICS) or name in (
+            "protocol",
+            "num_folds",
+            "dataset",
+            "labels",
+        ):
             continue
         if name.endswith("_std"):
             continue  # read with its `_mean`
@@ -101,7 +112,12 @@ def summarize_metrics(eval_results: Mapping[str, Any]) -> list[MetricSummary]:
             summaries[name] = MetricSummary(
                 name, float(value["mean"]), None if std is None else float(std), len(folds) if folds else None
             )
-        elif isinstance(value, Sequence) and not isinstance(value, str) and value:
+        elif (
+            isinstance(value, Sequence)
+            and not isinstance(value, str)
+            and value
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ):
             folds = [float(v) for v in value]
             mean = sum(folds) / len(folds)
             std = math.sqrt(sum((v - mean) ** 2 for v in folds) / len(folds))  # population std over folds
@@ -205,7 +221,7 @@ def create_model_card(
     if not datasets:
         raise ValueError("`dataset_names` is empty; name the corpora the model was trained and evaluated on.")
     protocol = protocol or (eval_results or {}).get("protocol") or "not stated"
-    repo_id = repo_id or f"<user>/{model_type}-emotion"
+    repo_id = repo_id or placeholder_repo_id(model_type)
     model_name = model_name or repo_id.split("/")[-1]
     rows, results = [], []
     if eval_results is not None:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from huggingface_hub import ModelCard
 
 logger = logging.getLogger(__name__)
 
@@ -44,25 +45,24 @@ def stage_model(
     Args:
         model_dir_or_model: a saved model directory or a `tucker_av` / `rmlstm` model instance.
         output_dir: where to write (created; existing files with the same names are replaced).
-        processor (`EmotionProcessor`, *optional*): defaults to the one saved in the model directory, else one
-            built from the model config.
+        processor (`EmotionProcessor`, *optional*): defaults to the processor attached to the model (the one saved
+            in the model directory).
         card_kwargs: passed to :func:`hf_emotion.cards.create_model_card` (`eval_results`, `dataset_names`,
-            `protocol`, `training_args`, `repo_id`...). A README.md already in the model directory is kept
-            unless card arguments other than `repo_id` are given.
+            `protocol`, `training_args`, `repo_id`...). A README.md already in the model directory is kept (with
+            `repo_id` written into its usage snippet) unless card arguments other than `repo_id` are given; a
+            re-rendered card without `eval_results` keeps the existing card's model-index.
 
     Returns:
         `Path` of `output_dir`.
     """
-    from .cards import create_model_card
-    from .models.pipeline_emotion import AudioVisualEmotionPipeline, register_pipeline
+    from .cards import create_model_card, placeholder_repo_id
 
-    register_pipeline()
     source_dir = None
     if isinstance(model_dir_or_model, (str, os.PathLike)):
         source_dir = Path(model_dir_or_model)
         if not source_dir.is_dir():
             raise FileNotFoundError(f"Model directory `{source_dir}` does not exist.")
-        model = _load_model_dir(source_dir)
+        model = _load_model_dir(source_dir)  # attaches the processor saved in the folder
     else:
         model = model_dir_or_model
     if getattr(model.config, "model_type", None) not in ("tucker_av", "rmlstm"):
@@ -71,13 +71,29 @@ def stage_model(
         )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    classifier = AudioVisualEmotionPipeline(model=model, processor=processor, device=-1)
-    classifier.save_pretrained(output_dir)  # weights, config (auto_map, custom_pipelines), code, processor
-    existing_card = source_dir / "README.md" if source_dir is not None else None
-    if existing_card is not None and existing_card.is_file() and not set(card_kwargs) - {"repo_id"}:
-        shutil.copyfile(existing_card, output_dir / "README.md")
+    attached = model.processor
+    if processor is not None:
+        model.processor = processor
+    try:
+        model.save_pretrained(output_dir)  # weights, config (auto_map, custom_pipelines), code, processor
+    finally:
+        model.processor = attached
+    existing_path = source_dir / "README.md" if source_dir is not None else None
+    existing = (
+        ModelCard.load(existing_path) if existing_path is not None and existing_path.is_file() else None
+    )
+    repo_id = card_kwargs.get("repo_id")
+    if existing is not None and not set(card_kwargs) - {"repo_id"}:
+        text = existing.content
+        if repo_id:  # the card training wrote has a placeholder where the Hub id goes
+            text = text.replace(placeholder_repo_id(model.config.model_type), repo_id)
+        (output_dir / "README.md").write_text(text, encoding="utf-8")
     else:
-        create_model_card(model, **card_kwargs).save(output_dir / "README.md")
+        card = create_model_card(model, **card_kwargs)
+        if "eval_results" not in card_kwargs and existing is not None and existing.data.eval_results:
+            card.data.eval_results = existing.data.eval_results  # keep the model-index training wrote
+            card.data.model_name = card.data.model_name or existing.data.model_name
+        card.save(output_dir / "README.md")
     if not (output_dir / "model.safetensors").is_file() and not list(output_dir.glob("model-*.safetensors")):
         raise RuntimeError(f"No safetensors weights were written to `{output_dir}`.")  # pragma: no cover
     return output_dir

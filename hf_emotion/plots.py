@@ -116,11 +116,7 @@ def plot_training_curves(
 ) -> Path:
     """Training loss (left axis) and evaluation accuracy / UAR (right axis) against the optimiser step."""
     train = [(e["step"], e["loss"]) for e in history if "loss" in e]
-    evals = [
-        (e["step"], e["eval_accuracy"], e.get("eval_unweighted_accuracy"))
-        for e in history
-        if "eval_accuracy" in e
-    ]
+    evals = [(e["step"], e["eval_accuracy"], e.get("eval_uar")) for e in history if "eval_accuracy" in e]
     if not train and not evals:
         raise ValueError("The history holds no `loss` or `eval_accuracy` entries to plot.")
     figure, axis = plt.subplots(figsize=(6.4, 3.8))

@@ -17,7 +17,7 @@ from transformers import pipeline
 
 from hf_emotion import TuckerAVConfig, TuckerAVForEmotionRecognition
 from hf_emotion.hub import push_to_hub, stage_model
-from hf_emotion.models.pipeline_emotion import TASK, register_pipeline
+from hf_emotion.models.pipeline_emotion import TASK, AudioVisualEmotionPipeline, register_pipeline
 from hf_emotion.models.processing_emotion import EmotionProcessor, register_processors
 
 register_pipeline()
@@ -40,7 +40,7 @@ def saved(tmp_path_factory):
     torch.save(inputs, root / "inputs.pt")
     with torch.no_grad():
         torch.save(model(**inputs).logits, root / "expected_logits.pt")
-    predictions = pipeline(TASK, model=str(root / "model"))(str(clip))
+    predictions = pipeline(TASK, model=str(root / "model"), pipeline_class=AudioVisualEmotionPipeline)(str(clip))
     (root / "expected.json").write_text(json.dumps(predictions))
     return root
 

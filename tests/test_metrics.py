@@ -22,7 +22,7 @@ PREDICTIONS = [0, 0, 1, 2, 1, 1, 0, 2, 2, 1]
 NAMES = ["angry", "happy", "sad"]
 EXPECTED = {
     "accuracy": 6 / 10,  # WA: trace / total
-    "unweighted_accuracy": (2 / 4 + 2 / 3 + 2 / 3) / 3,  # UA: mean of row-wise recalls
+    "uar": (2 / 4 + 2 / 3 + 2 / 3) / 3,  # UA: mean of row-wise recalls
     "macro_precision": (2 / 3 + 2 / 4 + 2 / 3) / 3,  # column-wise
     "macro_recall": (2 / 4 + 2 / 3 + 2 / 3) / 3,
     "macro_f1": (4 / 7 + 4 / 7 + 2 / 3) / 3,
@@ -65,7 +65,7 @@ def test_evaluate_load_from_local_path_offline(monkeypatch, tmp_path):
 def test_absent_class_keeps_its_row_and_ua_uses_present_classes():
     result = compute_emotion_metrics([0, 1, 1, 0], [0, 1, 1, 1], labels=[0, 1, 2], label_names=NAMES)
     assert result["confusion_matrix"] == [[1, 0, 0], [1, 2, 0], [0, 0, 0]]
-    assert result["unweighted_accuracy"] == pytest.approx((1 + 2 / 3) / 2)
+    assert result["uar"] == pytest.approx((1 + 2 / 3) / 2)
     assert result["macro_recall"] == pytest.approx((1 + 2 / 3 + 0) / 3)
     assert result["per_class"]["sad"]["support"] == 0
 

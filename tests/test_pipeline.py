@@ -19,9 +19,14 @@ from pipeline_fixtures import (
 from transformers import pipeline
 
 from hf_emotion import TuckerAVConfig, TuckerAVForEmotionRecognition
-from hf_emotion.models import pipeline_emotion
+from hf_emotion.models import decoding
 from hf_emotion.models.decoding import load_audio, load_video_frames
-from hf_emotion.models.pipeline_emotion import TASK, register_pipeline, segment_bounds
+from hf_emotion.models.pipeline_emotion import (
+    TASK,
+    AudioVisualEmotionPipeline,
+    register_pipeline,
+    segment_bounds,
+)
 from hf_emotion.models.processing_emotion import EmotionProcessor, register_processors
 
 register_pipeline()
@@ -55,7 +60,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def classifier(model_dir):
-    return pipeline(TASK, model=str(model_dir))
+    return pipeline(TASK, model=str(model_dir), pipeline_class=AudioVisualEmotionPipeline)
 
 
 def reference_scores(classifier, **processor_inputs) -> dict[str, float]:
@@ -126,13 +131,13 @@ def test_segment_bounds_by_hand():
 def test_timeline_decodes_window_by_window(classifier, media, monkeypatch):
     path = str(media["long"])
     windows = []
-    original = pipeline_emotion.load_video_frames
+    original = decoding.MediaReader.window
 
-    def recording_load_video_frames(path, num_frames, start_s=None, end_s=None, short_side=None):
+    def recording_window(self, start_s=None, end_s=None, **kwargs):
         windows.append((start_s, end_s))
-        return original(path, num_frames, start_s, end_s, short_side=short_side)
+        return original(self, start_s, end_s, **kwargs)
 
-    monkeypatch.setattr(pipeline_emotion, "load_video_frames", recording_load_video_frames)
+    monkeypatch.setattr(decoding.MediaReader, "window", recording_window)
     timeline = classifier(path, chunk_length_s=3.0, top_k=3)
     assert [(s["start"], s["end"]) for s in timeline] == [(0.0, 3.0), (3.0, 6.0), (6.0, 9.0), (9.0, 12.0)]
     assert windows == [(0.0, 3.0), (3.0, 6.0), (6.0, 9.0), (9.0, 12.0)]  # never the whole video

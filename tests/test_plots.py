@@ -32,8 +32,8 @@ def test_metric_figures(tmp_path):
 
 def test_training_curves(tmp_path):
     history = [{"step": s, "loss": 2.0 / s} for s in range(1, 20)] + [
-        {"step": 10, "eval_accuracy": 0.4, "eval_unweighted_accuracy": 0.35},
-        {"step": 19, "eval_accuracy": 0.6, "eval_unweighted_accuracy": 0.55},
+        {"step": 10, "eval_accuracy": 0.4, "eval_uar": 0.35},
+        {"step": 19, "eval_accuracy": 0.6, "eval_uar": 0.55},
     ]
     read_png(plots.plot_training_curves(history, tmp_path / "curves.png"))
     with pytest.raises(ValueError, match="no `loss`"):

@@ -15,7 +15,12 @@ from media_fixtures import write_video, write_wav
 
 from hf_emotion.models.decoding import load_audio, load_video_frames
 from hf_emotion.models.feature_extraction_emotion import EmotionFeatureExtractor
-from hf_emotion.models.processing_emotion import EmotionProcessor, register_processors
+from hf_emotion.models.processing_emotion import (
+    TEXT_FEATURIZERS,
+    EmotionProcessor,
+    register_processors,
+    register_text_featurizer,
+)
 from hf_emotion.models.video_processing_emotion import EmotionVideoProcessor
 
 TOY_FEATURIZER = '''
@@ -66,7 +71,9 @@ def toy_featurizer_class(tmp_path_factory):
     sys.path.insert(0, str(root))
     import toy_featurizer
 
+    register_text_featurizer(toy_featurizer.ToyTextFeaturizer)
     yield toy_featurizer.ToyTextFeaturizer
+    TEXT_FEATURIZERS.pop("ToyTextFeaturizer")
     sys.path.remove(str(root))
 
 
@@ -181,29 +188,33 @@ REMOTE_SCRIPT = textwrap.dedent(
 )
 
 
-def test_saved_processor_loads_as_remote_code_without_hf_emotion(tmp_path, clips, toy_featurizer_class):
+def test_a_saved_featurizer_name_never_chooses_the_code(tmp_path, toy_featurizer_class):
+    """Issue 12 point 3: the class named in processor_config.json comes from the fixed registry only; a module
+    placed in the model folder is never imported."""
     processor = small_processor(text_featurizer=toy_featurizer_class(["kids", "dogs", "door"]))
-    saved = tmp_path / "saved"
-    processor.save_pretrained(saved)
-    assert {"processing_emotion.py", "decoding.py", "toy_featurizer.py"} <= set(os.listdir(saved))
-    script = tmp_path / "load.py"
-    script.write_text(REMOTE_SCRIPT)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_MODULES_CACHE=str(tmp_path / "modules"), HF_HUB_OFFLINE="1")
-    result = subprocess.run(
-        [sys.executable, "-I", str(script), str(saved), str(clips["b"]), str(tmp_path / "out.npz")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    remote = np.load(tmp_path / "out.npz")
-    local = processor(videos=clips["b"], text="dogs dogs by the door", return_tensors="np")
-    assert set(remote.files) == set(local)
-    for name in local:
-        np.testing.assert_array_equal(remote[name], local[name])
+    processor.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "processor_config.json").read_text())
+    assert saved["text_featurizer"] == {
+        "featurizer_class": "ToyTextFeaturizer",
+        "config": {"vocabulary": ["kids", "dogs", "door"]},
+    }
+    saved["text_featurizer"] = {
+        "featurizer_class": "Pwn",
+        "featurizer_module": "pwn",
+        "featurizer_import_path": "pwn",
+        "config": {},
+    }
+    (tmp_path / "processor_config.json").write_text(json.dumps(saved))
+    (tmp_path / "pwn.py").write_text("open('RAN', 'w').write('x')\nclass Pwn: pass\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with pytest.raises(
+            ValueError, match="`Pwn`, which is not a registered class.*register_text_featurizer"
+        ):
+            EmotionProcessor.from_pretrained(tmp_path)
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert not (tmp_path / "RAN").exists() and not os.path.exists("RAN") and "pwn" not in sys.modules
 
 
 def test_tfidf_featurizer_travels_with_the_processor(tmp_path, clips):

@@ -128,7 +128,7 @@ def test_zero_rounds_without_residual_equals_nn_lstm(fast):
 @pytest.fixture(params=["cpp", "script", "python"])
 def loops(request, monkeypatch):
     """Each implementation of the fast path's two loops (the C++ one is skipped where it cannot be built)."""
-    if request.param == "cpp" and mogrifier.load_kernel() is None:
+    if request.param == "cpp" and mogrifier.load_kernel(build=True) is None:
         pytest.skip(
             "the mogrifier C++ kernel cannot be built here (see test_cpp_kernel_builds_with_a_compiler)"
         )
@@ -156,12 +156,13 @@ def test_fast_recurrence_matches_eager_loop_forward_and_backward(rounds, loops):
 
 
 def test_cpp_kernel_builds_with_a_compiler():
-    """Where a C++ compiler is installed (CI, `make test`), the compiled loops build and are what `auto` runs."""
+    """Where a C++ compiler is installed (CI, `make test`), the compiled loops build when asked and are then what
+    `auto` runs."""
     if shutil.which("c++") is None and shutil.which("g++") is None:
         pytest.skip("no C++ compiler here: the TorchScript loops run instead")
-    kernel = mogrifier.load_kernel()
+    kernel = mogrifier.load_kernel(build=True)
     assert kernel is not None
-    assert mogrifier._loops(torch.device("cpu"))[0] == kernel.recurrence_forward
+    assert mogrifier._loops(torch.device("cpu"), torch.float32)[0] == kernel.recurrence_forward
 
 
 def test_kernel_build_failure_falls_back_to_torchscript_with_a_warning(monkeypatch, caplog):
@@ -180,7 +181,7 @@ def test_kernel_build_failure_falls_back_to_torchscript_with_a_warning(monkeypat
     monkeypatch.setattr(mogrifier_kernel, "_STATE", {})
     monkeypatch.setattr(cpp_extension, "load_inline", failing_build)
     with caplog.at_level("WARNING", logger="hf_emotion.models.mogrifier_kernel"):
-        assert mogrifier_kernel.load_kernel() is None
+        assert mogrifier_kernel.build_kernel() is None
     assert "error: no compiler for you" in caplog.text and "TorchScript" in caplog.text
     assert attempts == [["-O3", "-march=native"], ["-O3"]]  # a second try for compilers without -march=native
     cell = RMLSTMCell(6, 4, 2)
@@ -195,7 +196,7 @@ PACKINGS = {"onednn": mogrifier.ONEDNN_PACKING, "mkl": mogrifier.MKL_PACKING}
 @pytest.mark.parametrize("rounds", [1, 2, 3])
 def test_packed_gemm_paths_match_eager_loop_in_float32(rounds, gemm, loops, monkeypatch):
     monkeypatch.setattr(mogrifier, "PACKED_GEMM", gemm)
-    if mogrifier._packing(torch.zeros(1), 4) != PACKINGS[gemm]:
+    if mogrifier._packing(torch.zeros(1), 4, [torch.zeros(8, 20)]) != PACKINGS[gemm]:
         pytest.skip(f"no {gemm} packed GEMM in this PyTorch build")
     torch.manual_seed(0)
     cell = RMLSTMCell(20, 8, rounds)
@@ -390,7 +391,8 @@ def test_trust_remote_code_round_trip_without_hf_emotion(tmp_path):
         inputs = torch.load(path + "/inputs.pt", weights_only=True)
         with torch.no_grad():
             logits = model.eval()(**inputs).logits
-        torch.testing.assert_close(logits, torch.load(path + "/expected.pt", weights_only=True), rtol=0, atol=0)
+        # float rounding only: this process may run other loops (TorchScript) than the test's (a C++ build)
+        torch.testing.assert_close(logits, torch.load(path + "/expected.pt", weights_only=True), rtol=1e-5, atol=1e-6)
         print("OK")
         """
     )

@@ -148,7 +148,6 @@ def test_evaluate_makes_features_with_the_saved_processor_state(tmp_path, monkey
     from hf_emotion.models.configuration_tucker_av import RAVDESS_EMOTIONS
     from hf_emotion.models.modeling_rmlstm import RMLSTMForEmotionRecognition
     from hf_emotion.training import build_config, build_model
-    from hf_emotion.training.outputs import save_model
 
     corpus = make_ravdess(tmp_path / "ravdess")
     config = build_config(
@@ -166,7 +165,7 @@ def test_evaluate_makes_features_with_the_saved_processor_state(tmp_path, monkey
         normalization_std=[2.0] * 8,
     )
     model.processor = EmotionProcessor(feature_extractor=extractor, modalities=["audio"])
-    save_model(model, tmp_path / "model")
+    model.save_pretrained(tmp_path / "model")
 
     seen = []
     real_forward = RMLSTMForEmotionRecognition.forward

@@ -8,8 +8,10 @@ module and append it to :data:`COMMAND_MODULES`.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
+import traceback
 
 from . import corpus, cross_validate, demo, evaluate, inference, train
 
@@ -40,13 +42,41 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as error:
-        message = " ".join(str(error).split())  # one line
-        print(f"error: {message}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 2
+    except (ValueError, OSError) as error:  # bad user input, unreadable/unwritable files, no network
+        if args.verbose:
+            traceback.print_exc()
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        return 2
+
+
+FIXES = {
+    errno.ENOSPC: "free disk space or choose a folder on another disk",
+    errno.EACCES: "choose a folder you can write to (or fix its permissions)",
+    errno.EROFS: "the file system is read-only; choose a writable folder",
+    errno.ELOOP: "a symbolic link points to itself; fix or remove the link",
+}
+
+
+def one_line(error: BaseException, limit: int = 400) -> str:
+    """The error as one line of at most `limit` characters, with the fix for common OS errors."""
+    message = " ".join(str(error).split())
+    code = getattr(error, "errno", None)
+    if isinstance(error, OSError) and code in FIXES and FIXES[code] not in message:
+        filename = getattr(error, "filename", None)
+        if filename and str(filename) not in message:
+            message = f"{message}: {filename}"
+        message = f"{message}; {FIXES[code]}"
+    if isinstance(error, OSError) and type(error).__module__.startswith(
+        ("requests", "urllib3", "huggingface_hub")
+    ):
+        message = f"network or Hub error ({type(error).__name__}): {message}"
+    if len(message) > limit:  # keep the start (what failed) and the end (the fix)
+        half = (limit - 40) // 2
+        message = f"{message[:half].rstrip()} ... {message[-half:].lstrip()} (-v: the full message)"
+    return message
 
 
 if __name__ == "__main__":

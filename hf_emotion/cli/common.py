@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
+from pathlib import Path
 
 from hf_emotion.data.corpora import CORPORA
 from hf_emotion.training import LoopArguments
@@ -28,6 +31,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--n-folds", type=int, help="number of speaker-independent folds (default: the corpus protocol's)"
+    )
+    group.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first clip that cannot be read (default: skip it and list it in skipped.json)",
     )
 
 
@@ -62,11 +70,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_loop_arguments(parser: argparse.ArgumentParser, epochs: int = 30) -> None:
     group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=int, default=epochs)
-    group.add_argument("--max-steps", type=int, help="optimiser steps (overrides --epochs)")
-    group.add_argument("--batch-size", type=int, default=16)
-    group.add_argument("--learning-rate", type=float, default=1e-3)
-    group.add_argument("--weight-decay", type=float, default=1e-4)
+    group.add_argument("--epochs", type=positive_int, default=epochs)
+    group.add_argument("--max-steps", type=positive_int, help="optimiser steps (overrides --epochs)")
+    group.add_argument("--batch-size", type=positive_int, default=16)
+    group.add_argument("--learning-rate", type=positive_float, default=1e-3)
+    group.add_argument("--weight-decay", type=non_negative_float, default=1e-4)
     group.add_argument("--seed", type=int, default=0)
     group.add_argument(
         "--mixed-precision",
@@ -85,6 +93,61 @@ def add_loop_arguments(parser: argparse.ArgumentParser, epochs: int = 30) -> Non
         default=0.0,
         help="probability of zeroing one modality's input per training clip (default: 0)",
     )
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a run with zero steps would write an untrained model)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (``nan`` and ``inf`` refused)."""
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be greater than 0")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must not be negative")
+    return value
+
+
+def input_folders(args: argparse.Namespace) -> list[str | None]:
+    """Every folder a command reads (the output folder must be separate from all of them)."""
+    names = ("data_dir", "features_dir", "cache_dir", "model_dir", "corpus_dir")
+    folders = [getattr(args, name, None) for name in names]
+    if hasattr(args, "model_type") and hasattr(args, "data_dir"):
+        folders.append(default_cache_dir(args))
+    return folders
+
+
+def write_skipped(skipped: list[dict], output_dir: str | Path) -> dict[str, int]:
+    """Write ``skipped.json`` (every clip left out of preparation and why) when there is any; returns
+    ``{"skipped_files": count}`` for `metrics.json` and the card."""
+    if skipped:
+        (Path(output_dir) / "skipped.json").write_text(json.dumps(skipped, indent=1))
+        print(f"warning: {len(skipped)} clips could not be read and were skipped (listed in skipped.json)")
+    return {"skipped_files": len(skipped)}
 
 
 def loop_arguments(args: argparse.Namespace, output_dir: str, **extra) -> LoopArguments:
@@ -114,7 +177,7 @@ def format_summary(metrics: dict, title: str) -> str:
     """A short text report: headline metrics and a per-class table."""
     lines = [
         title,
-        f"  accuracy (WA) {metrics['accuracy']:.3f}   UAR {metrics['unweighted_accuracy']:.3f}   "
+        f"  accuracy (WA) {metrics['accuracy']:.3f}   UAR {metrics['uar']:.3f}   "
         f"macro-F1 {metrics['macro_f1']:.3f}   MCC {metrics['mcc']:.3f}   ({metrics['num_samples']} test clips, "
         f"chance {1 / len(metrics['labels']):.3f})",
         f"  {'class':<11} {'precision':>9} {'recall':>7} {'F1':>6} {'support':>8}",

@@ -12,8 +12,14 @@ def register(subparsers) -> None:
         description="Write the synthetic RAVDESS-layout corpus (8 emotions; audio carries arousal, video the face group).",
     )
     parser.add_argument("--output-dir", required=True, help="folder to write (Actor_XX/*.mp4)")
-    parser.add_argument("--n-actors", type=int, default=8)
-    parser.add_argument("--repetitions", type=int, default=2, choices=(1, 2))
+    parser.add_argument("--n-actors", type=int, default=24, help="actors (default 24, RAVDESS's count)")
+    parser.add_argument("--repetitions", type=int, default=1, choices=(1, 2))
+    parser.add_argument(
+        "--scenario",
+        default="additive",
+        choices=("additive", "interaction", "timing", "degraded"),
+        help="cue design (hf_emotion.data.synthetic_scenarios): additive (default), interaction, timing, degraded",
+    )
     parser.add_argument("--statements", type=int, default=2, choices=(1, 2))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, help="parallel processes (default: CPU count)")
@@ -32,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         statements=args.statements,
         num_workers=args.workers,
         overwrite=args.overwrite,
+        scenario=args.scenario,
     )
     print(result.summary())
     return 0

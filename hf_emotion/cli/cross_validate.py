@@ -9,7 +9,9 @@ from .common import (
     add_loop_arguments,
     add_model_arguments,
     default_cache_dir,
+    input_folders,
     loop_arguments,
+    write_skipped,
 )
 
 
@@ -31,12 +33,19 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hf_emotion.training import parse_config_overrides, prepare_output_dir
+    from hf_emotion.training import safe_output_dir
+
+    loop_arguments(args, args.output_dir)  # checks the training settings before any folder or data work
+    with safe_output_dir(args.output_dir, overwrite=args.overwrite, inputs=input_folders(args)) as output_dir:
+        return _cross_validate(args, output_dir)
+
+
+def _cross_validate(args: argparse.Namespace, output_dir) -> int:
+    from hf_emotion.training import parse_config_overrides
     from hf_emotion.training.cross_validation import format_markdown, run_cross_validation, write_report
     from hf_emotion.training.experiment import load_experiment
 
-    loop_args = loop_arguments(args, args.output_dir, eval_every_epoch=False)  # checked before any data work
-    output_dir = prepare_output_dir(args.output_dir, overwrite=args.overwrite)
+    skipped: list[dict] = []
     config, processor, features, encoder = load_experiment(
         args.model_type,
         args.preset,
@@ -47,11 +56,14 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=default_cache_dir(args),
         frozen_backbone=args.frozen_backbone,
         seed=args.seed,
+        strict=args.strict,
+        skipped=skipped,
     )
+    write_skipped(skipped, output_dir)
     report = run_cross_validation(
         config,
         features,
-        loop_args,
+        loop_arguments(args, output_dir, eval_every_epoch=False),
         encoder,
         protocol=args.protocol,
         n_folds=args.n_folds,
@@ -65,5 +77,5 @@ def run(args: argparse.Namespace) -> int:
     )
     markdown, data = write_report(report, output_dir, title)
     print(format_markdown(report, title))
-    print(f"written: {markdown}, {data}")
+    print(f"written: {args.output_dir}/{markdown.name}, {args.output_dir}/{data.name}")
     return 0

@@ -57,16 +57,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hf_emotion.data import load_synthetic, make_synthetic_corpus
-    from hf_emotion.models.processing_emotion import EmotionProcessor
-    from hf_emotion.training import LoopArguments, build_config, prepare_output_dir
-    from hf_emotion.training.experiment import label_names, split_fold
-    from hf_emotion.training.outputs import train_fold, write_run_outputs
-    from hf_emotion.training.prepare import fit_processor, load_or_prepare
+    from hf_emotion.training import LoopArguments, safe_output_dir
 
-    started = time.perf_counter()
     settings = TINY if args.tiny else DEMO
-    loop_args = LoopArguments(  # checked before any data work
+    loop_args = LoopArguments(  # checked before any folder or data work
         output_dir=str(args.output_dir),
         num_train_epochs=settings["epochs"] if args.epochs is None else args.epochs,
         per_device_train_batch_size=settings["batch_size"],
@@ -74,7 +68,21 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         logging_steps=5,
     )
-    output_dir = prepare_output_dir(args.output_dir, overwrite=args.overwrite)
+    with safe_output_dir(args.output_dir, overwrite=args.overwrite, inputs=[args.corpus_dir]) as output_dir:
+        loop_args.output_dir = str(output_dir)
+        return _demo(args, output_dir, loop_args)
+
+
+def _demo(args: argparse.Namespace, output_dir: Path, loop_args) -> int:
+    from hf_emotion.data import load_synthetic, make_synthetic_corpus
+    from hf_emotion.models.processing_emotion import EmotionProcessor
+    from hf_emotion.training import build_config
+    from hf_emotion.training.experiment import label_names, split_fold
+    from hf_emotion.training.outputs import train_fold, write_run_outputs
+    from hf_emotion.training.prepare import fit_processor, load_or_prepare
+
+    started = time.perf_counter()
+    settings = TINY if args.tiny else DEMO
     print(f"[1/4] synthetic corpus ({settings['n_actors']} actors) in {args.corpus_dir}")
     corpus = make_synthetic_corpus(
         args.corpus_dir, n_actors=settings["n_actors"], seed=args.seed, repetitions=1, statements=1
@@ -113,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(format_summary(result.eval_metrics, f"Demo tucker_av on the synthetic corpus ({protocol}):"))
     print()
-    print(f"Outputs in {output_dir.resolve()}:")
+    print(f"Outputs in {Path(args.output_dir).resolve()}:")
     for name, path in sorted(files.items()):
         if path is not None:
             print(

@@ -39,8 +39,13 @@ def run(args: argparse.Namespace) -> int:
     from hf_emotion.training import check_dataset_labels, evaluate_model
     from hf_emotion.training.experiment import load_labelled_corpus, load_prepared_dir, split_fold
     from hf_emotion.training.factory import _model_classes, check_model_type
-    from hf_emotion.training.prepare import add_processor_features, prepare_features
+    from hf_emotion.training.prepare import add_processor_features, load_or_prepare
+    from hf_emotion.training.run_folder import atomic_write_text, check_separate_from_inputs
 
+    if args.output:  # checked before any work: a file outside the corpus, in a writable folder
+        check_separate_from_inputs(args.output, [args.data_dir, args.features_dir, args.cache_dir])
+        if Path(args.output).is_dir():
+            raise ValueError(f"--output {args.output} is a folder; give a JSON file name.")
     model_dir = Path(args.model_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} is not a saved model folder (no config.json).")
@@ -55,7 +60,6 @@ def run(args: argparse.Namespace) -> int:
     processor = EmotionProcessor.from_pretrained(model_dir)
     if args.features_dir:
         features, _ = load_prepared_dir(args.features_dir)
-        features = add_processor_features(features, processor)
     else:
         if not args.data_dir:
             raise ValueError("Give --data-dir (a corpus folder) or --features-dir (prepared features).")
@@ -64,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
         encoder = next((m for m in model.modules() if isinstance(m, EmotionFrameEncoder)), None)
         encoder = encoder if getattr(config, "freeze_backbone", False) else None
         # frame features come from the model's own (frozen) backbone, so they match what it was trained on
-        features = prepare_features(dataset, processor, encoder)
+        features, _ = load_or_prepare(
+            dataset, config, frozen_backbone=encoder is not None, frame_encoder=encoder, processor=processor
+        )
+    features = add_processor_features(features, processor)  # text features from the saved TF-IDF
     data = (
         features
         if args.split == "all"
@@ -78,6 +85,6 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     if args.output:
-        Path(args.output).write_text(json.dumps(metrics, indent=1))
+        atomic_write_text(args.output, json.dumps(metrics, indent=1))
         print(f"metrics written to {args.output}")
     return 0

@@ -8,34 +8,74 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
+from pathlib import Path
+
+from .common import positive_float, positive_int
 
 
 def _predict(args: argparse.Namespace) -> int:
+    """Print a result for every video that can be read; list the others on stderr (exit status 1)."""
     from transformers import pipeline
 
     import hf_emotion  # noqa: F401  (registers the model types and the task)
-    from hf_emotion.models.pipeline_emotion import TASK, register_pipeline
+    from hf_emotion.data.loading import check_exists
+    from hf_emotion.models.pipeline_emotion import TASK, AudioVisualEmotionPipeline, register_pipeline
 
+    looks_like_path = args.model.startswith((".", "/", "~")) or args.model.count("/") > 1
+    if os.path.lexists(args.model) or looks_like_path:  # a local folder (else a Hub id "user/name")
+        check_exists(args.model, "model folder", "pass a folder written by save_pretrained, or a Hub id")
     register_pipeline()
-    classifier = pipeline(TASK, model=args.model, trust_remote_code=args.trust_remote_code, device=-1)
+    # The installed package's pipeline unless the code saved with the model is trusted.
+    pipeline_class = None if args.trust_remote_code else AudioVisualEmotionPipeline
+    classifier = pipeline(
+        TASK, model=args.model, trust_remote_code=args.trust_remote_code, pipeline_class=pipeline_class, device=-1
+    )
     kwargs = {"top_k": args.top_k}
     if args.transcript is not None:
         kwargs["transcript"] = args.transcript
     if args.chunk_length_s is not None:
         kwargs.update(chunk_length_s=args.chunk_length_s, stride_length_s=args.stride_length_s)
-    results = classifier(list(args.videos), batch_size=args.batch_size, **kwargs)
-    for video, result in zip(args.videos, results):
-        if args.json:
-            print(json.dumps({"video": video, "predictions": result}))
-        elif args.chunk_length_s is not None:
-            print(video)
-            for segment in result:
-                print(
-                    f"  {segment['start']:8.2f}-{segment['end']:8.2f} s  {segment['label']:<12} {segment['score']:.3f}"
-                )
-        else:
-            print(f"{video}: " + ", ".join(f"{p['label']} {p['score']:.3f}" for p in result))
+    failed: dict[str, str] = {}
+    videos = []
+    for video in args.videos:
+        try:
+            videos.append(str(check_exists(video, "video", "check the path")))
+        except OSError as error:
+            failed[video] = str(error)
+    results: dict[str, list] = {}
+    try:
+        results = dict(zip(videos, classifier(videos, batch_size=args.batch_size, **kwargs))) if videos else {}
+    except (ValueError, RuntimeError, OSError):  # one bad file fails the batch: find it, keep the others
+        for video in videos:
+            try:
+                results[video] = classifier(video, **kwargs)
+            except (ValueError, RuntimeError, OSError) as error:
+                failed[video] = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+    for video in args.videos:
+        if video not in results and str(Path(video).expanduser()) not in results:
+            continue
+        _print_prediction(args, video, results.get(video, results.get(str(Path(video).expanduser()))))
+    for video, reason in failed.items():
+        print(f"error: {video}: {reason}", file=sys.stderr)
+    if failed:
+        print(f"error: {len(failed)} of {len(args.videos)} videos could not be read", file=sys.stderr)
+        return 1
     return 0
+
+
+def _print_prediction(args: argparse.Namespace, video: str, result) -> None:
+    if args.json:
+        print(json.dumps({"video": video, "predictions": result}))
+    elif args.chunk_length_s is not None:
+        print(video)
+        for segment in result:
+            print(
+                f"  {segment['start']:8.2f}-{segment['end']:8.2f} s  {segment['label']:<12} {segment['score']:.3f}"
+            )
+    else:
+        print(f"{video}: " + ", ".join(f"{p['label']} {p['score']:.3f}" for p in result))
 
 
 def _push(args: argparse.Namespace) -> int:
@@ -77,12 +117,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     predict.add_argument("videos", nargs="+", help="video files")
     predict.add_argument("--model", required=True, help="saved model directory or Hub id")
-    predict.add_argument("--top-k", type=int, default=3)
-    predict.add_argument("--batch-size", type=int, default=1)
+    predict.add_argument("--top-k", type=positive_int, default=3)
+    predict.add_argument("--batch-size", type=positive_int, default=1)
     predict.add_argument("--transcript", help="transcript, for models that use text")
-    predict.add_argument("--chunk-length-s", type=float, help="window length for a timeline over long videos")
     predict.add_argument(
-        "--stride-length-s", type=float, help="step between windows (default: the window length)"
+        "--chunk-length-s", type=positive_float, help="window length for a timeline over long videos"
+    )
+    predict.add_argument(
+        "--stride-length-s", type=positive_float, help="step between windows (default: the window length)"
     )
     predict.add_argument(
         "--trust-remote-code", action="store_true", help="run the code stored with the model"

@@ -11,7 +11,9 @@ from .common import (
     add_model_arguments,
     default_cache_dir,
     format_summary,
+    input_folders,
     loop_arguments,
+    write_skipped,
 )
 
 
@@ -27,6 +29,9 @@ def register(subparsers) -> None:
     parser.add_argument("--fold", type=int, default=0, help="which speaker-independent fold is the test side")
     add_loop_arguments(parser)
     parser.add_argument("--checkpointing-steps", type=int, help="save a resumable checkpoint every N steps")
+    parser.add_argument(
+        "--save-total-limit", type=int, help="keep only the newest N checkpoints (default: all)"
+    )
     parser.add_argument("--resume", action="store_true", help="resume the last checkpoint in OUTPUT_DIR")
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR")
@@ -34,18 +39,22 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hf_emotion.training import parse_config_overrides, prepare_output_dir
+    from hf_emotion.training import safe_output_dir
+
+    loop_arguments(args, args.output_dir)  # checks the training settings before any folder or data work
+    with safe_output_dir(
+        args.output_dir, overwrite=args.overwrite, resume=args.resume, inputs=input_folders(args)
+    ) as output_dir:
+        return _train(args, output_dir)
+
+
+def _train(args: argparse.Namespace, output_dir: Path) -> int:
+    from hf_emotion.training import parse_config_overrides
     from hf_emotion.training.experiment import load_experiment, split_fold
     from hf_emotion.training.outputs import train_fold, write_run_outputs
     from hf_emotion.training.prepare import fit_processor
 
-    loop_args = loop_arguments(  # checks the training settings before any data work
-        args,
-        args.output_dir,
-        checkpointing_steps=args.checkpointing_steps,
-        resume_from_checkpoint="latest" if args.resume else None,
-    )
-    output_dir = prepare_output_dir(args.output_dir, overwrite=args.overwrite, resuming=args.resume)
+    skipped: list[dict] = []
     config, processor, features, encoder = load_experiment(
         args.model_type,
         args.preset,
@@ -56,8 +65,17 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=default_cache_dir(args),
         frozen_backbone=args.frozen_backbone,
         seed=args.seed,
+        strict=args.strict,
+        skipped=skipped,
     )
     splits = split_fold(features, args.protocol, args.fold, args.n_folds, args.corpus, args.seed)
+    loop_args = loop_arguments(
+        args,
+        output_dir,
+        checkpointing_steps=args.checkpointing_steps,
+        save_total_limit=args.save_total_limit,
+        resume_from_checkpoint="latest" if args.resume else None,
+    )
     splits, config = fit_processor(processor, splits, config)  # the run's one processor, fitted on "train"
     model, result = train_fold(config, splits, loop_args, processor, encoder)
     protocol = f"{args.protocol} fold {args.fold}"
@@ -66,12 +84,12 @@ def run(args: argparse.Namespace) -> int:
         result,
         output_dir,
         splits["test"],
-        extra={"protocol": protocol},
+        extra={"protocol": protocol, **write_skipped(skipped, output_dir)},
         dataset_names=(args.corpus,),
         protocol=protocol,
     )
     print(format_summary(result.eval_metrics, f"{args.model_type} on {args.corpus}, {protocol}:"))
     print(
-        f"outputs in {Path(output_dir).resolve()}: {', '.join(sorted(p.name for p in files.values() if p))}"
+        f"outputs in {Path(args.output_dir).resolve()}: {', '.join(sorted(p.name for p in files.values() if p))}"
     )
     return 0

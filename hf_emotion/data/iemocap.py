@@ -32,7 +32,15 @@ from datasets import Features
 from tqdm.auto import tqdm
 
 from .labels import IEMOCAP_4CLASS_LABELS, IEMOCAP_4CLASS_MAP, IEMOCAP_FULL_LABELS
-from .loading import LoadReport, build_dataset, check_choice, check_root, not_the_corpus, standard_features
+from .loading import (
+    LoadReport,
+    build_dataset,
+    check_choice,
+    check_root,
+    inside,
+    not_the_corpus,
+    standard_features,
+)
 from .media import MediaWriter
 
 logger = logging.getLogger(__name__)
@@ -239,6 +247,10 @@ def load_iemocap(
         cuts = []
         for utt in utterances:
             wav = session / "sentences" / "wav" / dialog / f"{utt['utterance']}.wav"
+            clip = cache / session.name / dialog / f"{utt['utterance']}.mp4"
+            if not (inside(session, wav) and inside(cache, clip)):  # an id like "../../x" in the label file
+                report.skip(evaluation, f"utterance id {utt['utterance']!r} leads outside the corpus folder")
+                continue
             if utt["code"] not in mapping:
                 report.exclude(f"label {utt['code']} not in {label_set}")
                 continue
@@ -248,7 +260,6 @@ def load_iemocap(
             if video and not avi.is_file():
                 report.skip(wav, f"missing dialog video: {avi} not found")
                 continue
-            clip = cache / session.name / dialog / f"{utt['utterance']}.mp4"
             cuts.append((utt["start"], utt["end"], str(clip)))
             speaker_tag = utt["utterance"].rsplit("_", 1)[-1][:1]
             rows.append(

@@ -29,9 +29,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from datasets import ClassLabel, Dataset
 
+from ..models.configuration_tucker_av import RAVDESS_EMOTIONS
+
 logger = logging.getLogger(__name__)
 
-RAVDESS_LABELS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+RAVDESS_LABELS = RAVDESS_EMOTIONS  # one list: the default `id2label` of both model configs
 CREMA_D_LABELS = ("anger", "disgust", "fear", "happy", "neutral", "sad")
 CREMA_D_CODES = {
     "ANG": "anger",

@@ -10,8 +10,12 @@ Every loader follows the same contract:
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
-from collections import Counter
+import os
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +35,8 @@ class LoadReport:
         skipped (`dict[str, str]`): ``{path: reason}`` for every file or item that could not be used.
         excluded (`Counter[str]`): ``{reason: count}`` of well-formed items left out on purpose by the loader's
             options (e.g. song clips when ``vocal_channel="speech"``); these are not errors.
+        duplicates (`dict[str, str]`): ``{dropped path: kept path}`` for clips found twice (same bytes, the same
+            RAVDESS code in another folder, or a case variant such as ``.MP4``); the first one is kept.
     """
 
     corpus: str
@@ -38,6 +44,7 @@ class LoadReport:
     n_rows: int = 0
     skipped: dict[str, str] = field(default_factory=dict)
     excluded: Counter = field(default_factory=Counter)
+    duplicates: dict[str, str] = field(default_factory=dict)
 
     def skip(self, path: str | Path, reason: str) -> None:
         self.skipped[str(path)] = reason
@@ -55,14 +62,42 @@ class LoadReport:
             text += f", {sum(self.excluded.values())} excluded by options ({dict(self.excluded)})"
         if self.skipped:
             text += f", {len(self.skipped)} skipped ({dict(self.reasons())})"
+        if self.duplicates:
+            text += f", {len(self.duplicates)} duplicates dropped"
         return text
+
+
+def check_exists(path: str | Path, what: str, fix: str) -> Path:
+    """`path` as a `Path` when it exists; else ``FileNotFoundError`` (or ``OSError`` for a symbolic link loop)
+    naming `what` it is and the `fix`."""
+    path = Path(path).expanduser()
+    if os.path.lexists(path) and not os.path.exists(path):
+        try:
+            os.stat(path)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise OSError(
+                    errno.ELOOP, f"The {what} {path} is a symbolic link loop; fix or remove the link"
+                ) from None
+        raise FileNotFoundError(
+            f"The {what} {path} is a symbolic link to the missing {os.readlink(path)}; {fix}"
+        )
+    if not path.exists():
+        raise FileNotFoundError(f"The {what} {path} does not exist; {fix}")
+    return path
+
+
+def inside(root: Path, path: str | Path) -> bool:
+    """Whether `path` (symbolic links resolved) lies inside the folder `root`: paths built from corpus metadata
+    (utterance ids, names in label files) must, so that a crafted ``../../x`` cannot read or write elsewhere."""
+    base = Path(os.path.realpath(root))
+    target = Path(os.path.realpath(path))
+    return target == base or base in target.parents
 
 
 def check_root(path: str | Path, corpus: str) -> Path:
     """The corpus folder as a `Path`; ``FileNotFoundError`` when it does not exist or is not a folder."""
-    root = Path(path).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(f"{corpus} folder not found: {root}. Pass the folder that holds the corpus.")
+    root = check_exists(path, f"{corpus} folder", "pass the folder that holds the corpus")
     if not root.is_dir():
         raise FileNotFoundError(
             f"{corpus} path is not a folder: {root}. Pass the folder that holds the corpus."
@@ -103,14 +138,95 @@ def standard_features(labels, *, audio: bool, video: bool, extra: dict[str, str]
     return features
 
 
+def _content_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_duplicates(
+    paths: list[str], labels: list | None = None, name_key: Callable[[str], str] | None = None
+) -> dict[int, int]:
+    """``{index of a repeat: index of the kept first}`` over `paths`: files with the same bytes and label (only
+    files of equal size are hashed), the same lower-cased path (``a.MP4`` beside ``a.mp4``), or the same
+    `name_key`. Identical bytes under different labels are logged, not dropped (no copy is the right one)."""
+    labels = labels if labels is not None else [None] * len(paths)
+    first: dict[tuple, int] = {}
+    repeats: dict[int, int] = {}
+    by_size: dict[int, list[int]] = defaultdict(list)
+    # the copy kept: the shallowest path, then a lower-case suffix (Actor_01/x.mp4 before backup/.../x.MP4)
+    order = sorted(
+        range(len(paths)),
+        key=lambda i: (len(Path(paths[i]).parts), Path(paths[i]).suffix.islower() is False, paths[i]),
+    )
+    for index in order:
+        path = paths[index]
+        keys = [("path", os.path.normcase(path).lower())]
+        if name_key is not None:
+            keys.append(("name", name_key(path)))
+        kept = next((first[k] for k in keys if k in first), None)
+        if kept is not None:
+            repeats[index] = kept
+            continue
+        for key in keys:
+            first[key] = index
+        if os.path.isfile(path):
+            by_size[os.path.getsize(path)].append(index)
+    for group in by_size.values():
+        if len(group) < 2:
+            continue
+        seen: dict[str, int] = {}
+        for index in group:
+            digest = _content_digest(paths[index])
+            if digest not in seen:
+                seen[digest] = index
+            elif labels[seen[digest]] == labels[index]:
+                repeats[index] = seen[digest]
+            else:
+                logger.warning(
+                    "%s and %s hold the same bytes under different labels; both kept.",
+                    paths[seen[digest]],
+                    paths[index],
+                )
+    return repeats
+
+
 def build_dataset(
     columns: dict[str, list],
     features: Features,
     report: LoadReport,
     return_report: bool,
     description: str,
+    name_key: Callable[[str], str] | None = None,
 ):
-    """Make the `datasets.Dataset` (``info.dataset_name`` = corpus), log skips, and return it (and the report)."""
+    """Make the `datasets.Dataset` (``info.dataset_name`` = corpus), log skips, and return it (and the report).
+
+    Rows whose `path` resolves outside the corpus folder (a symbolic link out) are skipped; repeated clips (see
+    :func:`find_duplicates`, with the loader's `name_key`) are dropped and listed in ``report.duplicates``."""
+    paths = columns["path"]
+    drop = set()
+    for index, path in enumerate(paths):
+        if not inside(Path(report.root), path):
+            report.skip(path, "outside the corpus folder: a symbolic link or a name that leads elsewhere")
+            drop.add(index)
+    for index, kept in find_duplicates(paths, columns.get("label"), name_key).items():
+        if index not in drop and kept not in drop:
+            report.duplicates[paths[index]] = paths[kept]
+            drop.add(index)
+    if drop:
+        columns = {
+            name: [v for i, v in enumerate(values) if i not in drop] for name, values in columns.items()
+        }
+    if report.duplicates:
+        examples = "; ".join(f"{p} = {k}" for p, k in list(report.duplicates.items())[:3])
+        logger.warning(
+            "%s: %d duplicate clips dropped (the first copy is kept), e.g. %s.",
+            report.corpus,
+            len(report.duplicates),
+            examples,
+        )
     info = DatasetInfo(dataset_name=report.corpus, description=description, features=features)
     dataset = Dataset.from_dict({name: columns[name] for name in features}, features=features, info=info)
     report.n_rows = len(dataset)

@@ -144,5 +144,10 @@ def load_ravdess(
         if with_video:
             columns["video"].append(str(file) if fields["modality"] != "audio-only" else None)
     return build_dataset(
-        columns, Features(features), report, return_report, f"RAVDESS from {root} (modality={modality})"
+        columns,
+        Features(features),
+        report,
+        return_report,
+        f"RAVDESS from {root} (modality={modality})",
+        name_key=lambda path: Path(path).name.lower(),  # the RAVDESS code names one clip, in any folder
     )

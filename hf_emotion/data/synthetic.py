@@ -44,6 +44,12 @@ rate would leak arousal into the video). Designed confusions:
 - video alone confuses the pairs neutral/surprised, calm/happy, sad/fearful, disgust/angry (50 %);
 - only audio + video separates all eight.
 
+This is the **additive** scenario (the default): an additive rule separates all classes, so no fusion can beat
+concatenation on it. ``scenario="interaction"`` (an XOR of an audio and a video cue), ``"timing"`` (the label
+only in the alignment of a brow raise with a pitch accent) and ``"degraded"`` (one modality muted, buried in
+noise, occluded or dropped per clip) are written by the same generator; their designs and designed ceilings
+are in :mod:`hf_emotion.data.synthetic_scenarios`.
+
 Generation is deterministic given ``seed`` (every clip has its own seed derived from ``seed`` and its name),
 needs no network, and runs clips in parallel processes.
 """
@@ -67,30 +73,24 @@ from tqdm.auto import tqdm
 
 from .labels import RAVDESS_LABELS
 from .media import MediaWriter
+from .synthetic_scenarios import (
+    ACCENT_DB,
+    ACCENT_SEMITONES,
+    ACCENT_WIDTH,
+    BROW_RAISE,
+    BROW_WIDTH,
+    FACE_GROUP,
+    HIGH_AROUSAL,
+    SCENARIOS,
+    check_scenario,
+    clip_cues,
+    event_envelope,
+)
 
 logger = logging.getLogger(__name__)
 
 MARKER = "hf_emotion_synthetic.json"
-AUDIO_AROUSAL = {
-    "neutral": 0,
-    "calm": 0,
-    "sad": 0,
-    "disgust": 0,
-    "happy": 1,
-    "angry": 1,
-    "fearful": 1,
-    "surprised": 1,
-}
-FACE_GROUP = {
-    "neutral": "relaxed",
-    "surprised": "relaxed",
-    "calm": "smile",
-    "happy": "smile",
-    "sad": "frown",
-    "fearful": "frown",
-    "disgust": "tense",
-    "angry": "tense",
-}
+AUDIO_AROUSAL = {name: int(name in HIGH_AROUSAL) for name in RAVDESS_LABELS}  # the additive design
 # curve: mouth-corner lift / mouth half-width; tilt: inner-brow raise; lift: whole-brow raise (face heights);
 # eye: eye openness factor; width: mouth width factor. All at full (strong) intensity.
 FACE_SHAPES = {
@@ -100,7 +100,6 @@ FACE_SHAPES = {
     "tense": {"curve": -0.05, "tilt": -0.08, "lift": -0.03, "eye": 0.55, "width": 0.7},
 }
 INTENSITY_SCALE = {1: 0.6, 2: 1.0}
-AROUSAL_SCALE = {1: 0.75, 2: 1.0}
 # vowel formants (F1, F2, F3 in Hz, adult male reference) of the statements' syllables
 VOWELS = {
     "i": (280, 2250, 2900),
@@ -169,15 +168,18 @@ def actor_traits(seed: int, actor: int) -> dict:
     }
 
 
-def _syllable_times(traits: dict, statement: int, duration: float, rng: np.random.Generator):
-    """(start, length, vowel) of each syllable, in seconds."""
+def _syllable_times(traits: dict, statement: int, duration: float, rng: np.random.Generator, fill=False):
+    """(start, length, vowel) of each syllable, in seconds; with ``fill`` the statement is stretched or
+    compressed to 82 % of the clip (the timing scenario: its pitch accent must land on voiced speech)."""
     syllables = STATEMENT_SYLLABLES[statement]
     unit = 1.0 / (traits["rate"] * rng.uniform(0.92, 1.08))
     lengths = np.array([weight for _, weight in syllables]) * unit
     gaps = rng.uniform(0.02, 0.06, len(syllables))
     total = float(lengths.sum() + gaps.sum())
     available = duration * 0.8
-    if total > available:
+    if fill:
+        available = duration * 0.82
+    if total > available or fill:
         lengths, gaps, total = lengths * available / total, gaps * available / total, available
     start = rng.uniform(0.1, 0.15) * duration
     times, t = [], start
@@ -205,10 +207,14 @@ def _resonator(signal: np.ndarray, freq: float, bandwidth: float, rate: int) -> 
     return lfilter([1.0 - radius], a, signal)
 
 
-def synthesize_speech(traits, arousal: float, statement: int, duration: float, rate: int, rng, times):
-    """Mono speech (float32 in [-1, 1]) of one clip. ``arousal`` in [0, 1] is the only emotion input."""
+def synthesize_speech(
+    traits, arousal: float, statement: int, duration: float, rate: int, rng, times, accent_time=None
+):
+    """Mono speech (float32 in [-1, 1]) of one clip. ``arousal`` in [0, 1] is the emotion input; ``accent_time``
+    (s, the timing scenario) adds one strong pitch accent (+7 semitones, +6 dB) there."""
     n = int(round(duration * rate))
     t = np.arange(n) / rate
+    accent = event_envelope(t, accent_time, ACCENT_WIDTH)  # (n,), zeros without a designed accent
     # f0 contour: base × arousal raise × per-syllable accents (semitones) × declination × jitter
     f0_base = traits["f0"] * (1 + 0.45 * arousal) * np.exp(rng.normal(0, 0.04))
     accents = np.zeros(n)
@@ -217,7 +223,12 @@ def synthesize_speech(traits, arousal: float, statement: int, duration: float, r
         bump = np.exp(-0.5 * ((t - start - 0.4 * length) / (0.3 * length)) ** 2)
         accents += rng.uniform(-0.5, 1.0) * range_st * bump
     jitter = np.cumsum(rng.normal(0, 1, n)) / np.sqrt(rate)  # random walk, ~1 per sqrt(second)
-    f0 = f0_base * 2 ** (accents / 12) * (1 - 0.08 * t / duration) * (1 + (0.004 + 0.012 * arousal) * jitter)
+    f0 = (
+        f0_base
+        * 2 ** ((accents + ACCENT_SEMITONES * accent) / 12)
+        * (1 - 0.08 * t / duration)
+        * (1 + (0.004 + 0.012 * arousal) * jitter)
+    )
     phase = 2 * np.pi * np.cumsum(f0) / rate
     tilt = 1.6 - 0.6 * arousal
     n_harmonics = int(min(5000, 0.45 * rate) // f0.max())
@@ -239,7 +250,7 @@ def synthesize_speech(traits, arousal: float, statement: int, duration: float, r
         speech[lo:hi] += segment
     speech /= np.sqrt(np.mean(speech**2)) + 1e-9  # unit RMS, then the designed level
     gain_db = -26 + 10 * arousal + traits["loudness_db"] + rng.uniform(-1.5, 1.5)
-    speech *= 10 ** (gain_db / 20)
+    speech *= 10 ** ((gain_db + ACCENT_DB * accent) / 20)
     noise_db = gain_db - rng.uniform(25, 35)
     speech += 10 ** (noise_db / 20) * rng.normal(0, 1, n)
     return np.tanh(speech).astype(np.float32)  # soft limit, never clips hard
@@ -313,6 +324,25 @@ def draw_face(
     cv2.polylines(canvas, [upper_points, lower_points], False, lips, 3, aa, sh)
 
 
+def _degrade_audio(audio: np.ndarray, kind: str, rng) -> np.ndarray:
+    """The degraded scenario's audio: digital silence, or the speech 20 dB under white noise at a fixed level."""
+    if kind == "muted":
+        return np.zeros_like(audio)
+    noise = 0.1 * rng.normal(0, 1, audio.shape)  # -20 dBFS, whatever the speech level (no arousal leak)
+    speech = audio * 0.01 / (np.sqrt(np.mean(audio**2)) + 1e-9)
+    return np.tanh(noise + speech).astype(np.float32)
+
+
+def _occlude(frame: np.ndarray, traits: dict) -> None:
+    """Cover the face from above the brows to the chin with a flat grey box (in place)."""
+    height, width = frame.shape[:2]
+    cx, cy = width / 2, height * 0.52
+    ax, ay = traits["face_w"] * width, traits["face_h"] * height
+    top_left = (int(cx - 1.15 * ax), int(cy - 0.65 * ay))
+    bottom_right = (int(cx + 1.15 * ax), int(cy + 1.05 * ay))
+    cv2.rectangle(frame, top_left, bottom_right, (128, 128, 128), -1)
+
+
 def render_clip(job: tuple) -> str:
     """Write one clip; ``job`` = (path, seed, actor, emotion id 1-8, intensity, statement, repetition, options)."""
     path, seed, actor, emotion, intensity, statement, repetition, options = job
@@ -321,9 +351,16 @@ def render_clip(job: tuple) -> str:
     rng = np.random.default_rng([seed, actor, emotion, intensity, statement, repetition, 1])
     duration, fps, rate = options["duration"], options["fps"], options["sample_rate"]
     width, height = options["width"], options["height"]
-    times = _syllable_times(traits, statement, duration, rng)
-    arousal = AUDIO_AROUSAL[name] * AROUSAL_SCALE[intensity]
-    audio = synthesize_speech(traits, arousal, statement, duration, rate, rng, times)
+    cues = clip_cues(
+        options.get("scenario", "additive"), seed, actor, emotion, intensity, statement, repetition, duration
+    )
+    times = _syllable_times(traits, statement, duration, rng, fill=cues["accent_time"] is not None)
+    audio = synthesize_speech(
+        traits, cues["arousal"], statement, duration, rate, rng, times, cues["accent_time"]
+    )
+    lost, kind = cues["degradation"] or (None, None)
+    if lost == "audio":
+        audio = _degrade_audio(audio, kind, rng)
 
     magnitude = INTENSITY_SCALE[intensity] * rng.uniform(0.85, 1.15)
     target = FACE_SHAPES[FACE_GROUP[name]]
@@ -332,19 +369,25 @@ def render_clip(job: tuple) -> str:
     clip_shape = {
         k: relaxed[k] + magnitude * (target[k] - relaxed[k]) + rng.normal(0, noise[k]) for k in target
     }
+    clip_shape["lift"] += cues["brow_raise"]  # interaction: raised brows (constant over the clip)
     backgrounds = _backgrounds(traits, width, height, rng)
     n_frames = int(round(duration * fps))
     frame_times = np.arange(n_frames) / fps
     mouth = np.convolve(
         _envelope(times, frame_times), np.ones(3) / 3, mode="same"
     )  # smooth with the syllables
+    brow_event = BROW_RAISE * event_envelope(frame_times, cues["brow_time"], BROW_WIDTH)  # timing: one raise
     blinks = rng.uniform(0, duration, rng.integers(0, 3))
     sway_f, sway_phase = rng.uniform(0.3, 0.6), rng.uniform(0, 2 * np.pi, 2)
     x264 = {"crf": "23", "preset": "ultrafast"}
     with MediaWriter(path, fps, width, height, sample_rate=rate, video_options=x264) as writer:
         for i, t in enumerate(frame_times):
+            if lost == "video" and kind == "dropped":
+                writer.add_frame(np.zeros((height, width, 3), np.uint8))
+                continue
             ramp = 0.4 + 0.6 * min(1.0, t / 0.4)  # the expression settles in over the first 0.4 s
             shape = {k: relaxed[k] + ramp * (clip_shape[k] - relaxed[k]) for k in clip_shape}
+            shape["lift"] += brow_event[i]
             eye_open = 0.1 if np.any(np.abs(t - blinks) < 0.07) else 1.0
             sway = (
                 3 * np.sin(2 * np.pi * sway_f * t + sway_phase[0]),
@@ -352,13 +395,15 @@ def render_clip(job: tuple) -> str:
             )
             frame = backgrounds[i % len(backgrounds)].copy()
             draw_face(frame, traits, shape, t, mouth[i], eye_open, sway)
+            if lost == "video":
+                _occlude(frame, traits)
             writer.add_frame(frame)
         writer.add_audio(audio)
     return path
 
 
 def _clip_jobs(root: Path, config: dict) -> list[tuple]:
-    options = {k: config[k] for k in ("duration", "fps", "sample_rate", "width", "height")}
+    options = {k: config[k] for k in ("duration", "fps", "sample_rate", "width", "height", "scenario")}
     jobs = []
     for actor in range(1, config["n_actors"] + 1):
         for emotion in range(1, 9):
@@ -373,12 +418,35 @@ def _clip_jobs(root: Path, config: dict) -> list[tuple]:
     return jobs
 
 
+def _marker_files(root: Path, names: list) -> list[Path]:
+    """The files a marker lists, each checked to be a plain relative name of a clip inside `root` (no absolute
+    path, no ``..``, no symbolic link leading out); a crafted marker raises before anything is deleted."""
+    base = root.resolve()
+    files = []
+    for name in names:
+        relative = Path(str(name))
+        target = (root / relative).resolve()
+        if (
+            not isinstance(name, str)
+            or relative.is_absolute()
+            or ".." in relative.parts
+            or relative.suffix.lower() != ".mp4"
+            or base not in target.parents
+        ):
+            raise ValueError(
+                f"{root / MARKER} lists {name!r}, which is not a clip inside {root}; nothing was deleted. "
+                "Remove the marker file (or the folder) by hand if it is really a synthetic corpus."
+            )
+        files.append(root / relative)
+    return files
+
+
 def _prepare_folder(root: Path, config: dict, overwrite: bool) -> bool:
     """Check ``root`` may be written; ``True`` when it already holds exactly this corpus."""
     marker = root / MARKER
     if marker.is_file():
         previous = json.loads(marker.read_text())
-        files = [root / f for f in previous.get("files", [])]
+        files = _marker_files(root, previous.get("files", []))
         if previous.get("config") == config and all(f.is_file() for f in files):
             return True
         for file in files:  # a previous synthetic corpus with other settings: replace its files only
@@ -395,7 +463,7 @@ def _prepare_folder(root: Path, config: dict, overwrite: bool) -> bool:
 
 def make_synthetic_corpus(
     out_dir: str | Path,
-    n_actors: int = 8,
+    n_actors: int = 24,
     seed: int = 0,
     repetitions: int = 1,
     statements: int = 2,
@@ -406,12 +474,13 @@ def make_synthetic_corpus(
     sample_rate: int = 16000,
     num_workers: int | None = None,
     overwrite: bool = False,
+    scenario: str = "additive",
 ) -> SyntheticCorpus:
     """Write the synthetic RAVDESS-layout corpus described in the module docstring.
 
     Args:
         out_dir (`str` or `Path`): the folder to write (created; ``Actor_XX`` folders go inside).
-        n_actors (`int`, *optional*, defaults to 8): number of actors (1-99; odd ids male).
+        n_actors (`int`, *optional*, defaults to 24): number of actors (1-99; odd ids male; RAVDESS has 24).
         seed (`int`, *optional*, defaults to 0): everything is determined by it.
         repetitions (`int`, *optional*, defaults to 1): repetitions per emotion/intensity/statement (1-2).
         statements (`int`, *optional*, defaults to 2): statements per actor (1-2).
@@ -425,11 +494,15 @@ def make_synthetic_corpus(
         overwrite (`bool`, *optional*, defaults to `False`): write into a non-empty folder that is not a
             previous synthetic corpus. A previous synthetic corpus is always replaced (or kept as is when it
             was made with the same settings).
+        scenario (`str`, *optional*, defaults to `"additive"`): which cue design to write: `"additive"` (the
+            design above), `"interaction"`, `"timing"` or `"degraded"`; see
+            :mod:`hf_emotion.data.synthetic_scenarios` for each design and its ceilings.
 
     Returns:
         :class:`SyntheticCorpus` with the folder, the number of clips and actors and the time taken. With the
-        defaults: 8 actors × 30 clips = 240 clips of 3 s.
+        defaults: 24 actors × 30 clips = 720 clips of 3 s (about 3 minutes on 2 cores).
     """
+    check_scenario(scenario)
     if not 1 <= n_actors <= 99:
         raise ValueError(f"n_actors must be in 1-99 (two-digit RAVDESS actor ids), got {n_actors}.")
     if repetitions not in (1, 2) or statements not in (1, 2):
@@ -449,6 +522,7 @@ def make_synthetic_corpus(
         "width": width,
         "height": height,
         "sample_rate": sample_rate,
+        "scenario": scenario,
     }
     root = Path(out_dir).expanduser()
     started = time.perf_counter()
@@ -483,7 +557,8 @@ def make_synthetic_corpus(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write the synthetic RAVDESS-layout emotion corpus.")
     parser.add_argument("out_dir")
-    parser.add_argument("--n-actors", type=int, default=8)
+    parser.add_argument("--n-actors", type=int, default=24)
+    parser.add_argument("--scenario", default="additive", choices=SCENARIOS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repetitions", type=int, default=1)
     parser.add_argument("--statements", type=int, default=2)
@@ -500,6 +575,7 @@ def main(argv: list[str] | None = None) -> None:
         duration=args.duration,
         num_workers=args.workers,
         overwrite=args.overwrite,
+        scenario=args.scenario,
     )
     print(result.summary())
 

@@ -18,7 +18,7 @@ classes are re-weighted), and some report only "accuracy" without saying which. 
 field                           definition
 =============================== ===========================================================================
 ``accuracy``                    overall accuracy = **WA**: correct / total (sklearn ``accuracy_score``)
-``unweighted_accuracy``         **UA / UAR**: mean over classes of recall (sklearn ``balanced_accuracy_score``
+``uar``                         **UA / UAR**: mean over classes of recall (sklearn ``balanced_accuracy_score``
                                 over the classes present in ``references``)
 ``macro_precision``             mean over classes of precision (PPV) = TP / (TP + FP); 0 for a class never
                                 predicted
@@ -64,7 +64,7 @@ Args:
         used as keys of ``per_class``.
 
 Returns:
-    `dict`: ``accuracy`` (WA), ``unweighted_accuracy`` (UA / UAR), ``macro_precision``, ``macro_recall``,
+    `dict`: ``accuracy`` (WA), ``uar`` (UA / UAR), ``macro_precision``, ``macro_recall``,
     ``macro_f1``, ``macro_specificity``, ``weighted_f1``, ``mcc``, ``per_class``, ``confusion_matrix``,
     ``labels``, ``num_samples``.
 
@@ -137,7 +137,7 @@ def compute_emotion_metrics(
     }
     return {
         "accuracy": float(accuracy_score(references, predictions)),
-        "unweighted_accuracy": float(recall[present].mean()),
+        "uar": float(recall[present].mean()),
         "macro_precision": float(precision.mean()),
         "macro_recall": float(recall.mean()),
         "macro_f1": float(f1.mean()),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from transformers import PretrainedConfig
 
 from .configuration_tucker_av import RAVDESS_EMOTIONS
-from .modeling_common import check_modalities
+from .modeling_common import check_common_config, check_modalities
 
 RMLSTM_MODALITIES = ("audio", "video", "text")
 RMLSTM_CELL_TYPES = ("rmlstm", "mlstm", "lstm", "gru", "mlp")
@@ -165,6 +165,7 @@ class RMLSTMConfig(PretrainedConfig):
     def validate_values(self) -> None:
         """Raise a `ValueError` naming the field when a value is out of range or the fields contradict."""
         self.modalities = list(check_modalities(self.modalities, RMLSTM_MODALITIES))
+        check_common_config(self)
         positive = {
             "num_mfcc": self.num_mfcc,
             "num_frames": self.num_frames,

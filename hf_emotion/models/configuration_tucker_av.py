@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig
 
+from .modeling_common import check_common_config, check_modalities
+
 RAVDESS_EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 TUCKER_AV_MODALITIES = ("audio", "video")
 TUCKER_AV_FUSION_TYPES = ("tucker", "concat")
@@ -35,6 +37,13 @@ class TuckerAVConfig(PretrainedConfig):
       (`tucker_audio_rank` × `fbp_output_size`·`fbp_factor`): `z_k = SumPool_R(diag(Pᵀ G_k Q))`, signed square
       root and L2 normalisation per k, then the mean over k — computed without forming G. A LayerNorm then
       rescales the fused vector (its norm is at most 1) so the linear head trains at ordinary learning rates.
+    - **Temporal factor initialisation.** U_T is orthonormal with every column's sum made positive, so that a
+      constant-in-time interaction is not cancelled by the mean over the normalised slices (SPEC §1).
+    - **Extensions beyond the paper (off by default).** `fusion_additive_path` adds a linear projection of the
+      concatenated time-means of both refined sequences to the multiplicative read-out (the unimodal terms an
+      outer product of [a; 1] ⊗ [v; 1] would keep); `cross_attention_position_encoding` adds sinusoidal
+      encodings of the aligned time step to the queries and keys of both attention modules, so that attention
+      can use where in the clip a step is (without them it is blind to order and alignment).
     - **Single-modality and concat baselines.** With one modality, or `fusion_type="concat"`, the time-averaged
       refined sequence(s) are concatenated and projected to `fbp_output_size` (no attention with one modality).
 
@@ -95,8 +104,17 @@ class TuckerAVConfig(PretrainedConfig):
             Modalities used: both (the paper), or one of them for ablations.
         fusion_type (`str`, *optional*, defaults to `"tucker"`):
             `"tucker"` (the paper) or `"concat"` (plain concatenation baseline).
+        fusion_additive_path (`bool`, *optional*, defaults to `False`):
+            Extension beyond the paper: add a linear (unimodal, additive) path from the concatenated time-means of
+            the refined audio and video sequences to the Tucker/MFB fused vector. Tucker fusion only.
+        cross_attention_position_encoding (`bool`, *optional*, defaults to `False`):
+            Extension beyond the paper: add sinusoidal encodings of the aligned time step to the queries and keys
+            of both cross-attention modules (values stay as they are).
         initializer_range (`float`, *optional*, defaults to 0.02):
-            Standard deviation of the normal initialiser of linear layers and Tucker/MFB factors.
+            Standard deviation of the normal initialiser of the linear layers (projections, head, attention
+            projections keep PyTorch's own). The Tucker/MFB factors U_A, U_V, P, Q use std 1/√fan_in and U_T
+            is orthonormal with positive column sums (see `TuckerAVFusion`); the timm backbone keeps timm's
+            own initialisation (including the zero-initialised last BatchNorm of each residual block).
         audio_feature_type (`str`, *optional*, defaults to `"log_mel"`):
             What the processor computes for `input_features`.
 
@@ -142,6 +160,8 @@ class TuckerAVConfig(PretrainedConfig):
         classifier_dropout: float = 0.5,
         modalities: list[str] | tuple[str, ...] = TUCKER_AV_MODALITIES,
         fusion_type: str = "tucker",
+        fusion_additive_path: bool = False,
+        cross_attention_position_encoding: bool = False,
         initializer_range: float = 0.02,
         audio_feature_type: str = "log_mel",
         **kwargs,
@@ -176,6 +196,8 @@ class TuckerAVConfig(PretrainedConfig):
         self.classifier_dropout = classifier_dropout
         self.modalities = list(modalities) if not isinstance(modalities, str) else [modalities]
         self.fusion_type = fusion_type
+        self.fusion_additive_path = fusion_additive_path
+        self.cross_attention_position_encoding = cross_attention_position_encoding
         self.initializer_range = initializer_range
         self.audio_feature_type = audio_feature_type
         self.validate_sizes()
@@ -233,14 +255,19 @@ class TuckerAVConfig(PretrainedConfig):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1), got {value!r}.")
-        bad = [m for m in self.modalities if m not in TUCKER_AV_MODALITIES]
-        if bad or not self.modalities or len(set(self.modalities)) != len(self.modalities):
-            raise ValueError(
-                f"`modalities` must be a non-empty subset of {list(TUCKER_AV_MODALITIES)}, got {self.modalities!r}."
-            )
+        self.modalities = list(check_modalities(self.modalities, TUCKER_AV_MODALITIES))
+        check_common_config(self)
         if self.fusion_type not in TUCKER_AV_FUSION_TYPES:
             raise ValueError(
                 f"`fusion_type` must be one of {TUCKER_AV_FUSION_TYPES}, got {self.fusion_type!r}."
+            )
+        for name in ("fusion_additive_path", "cross_attention_position_encoding"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
+        if self.fusion_additive_path and self.fusion_type != "tucker":
+            raise ValueError(
+                '`fusion_additive_path` extends the Tucker fusion; it needs `fusion_type="tucker"` (concat is '
+                "already additive)."
             )
         if self.frame_encoder is None and (self.backbone_pretrained or self.backbone_checkpoint_path):
             raise ValueError("`backbone_pretrained`/`backbone_checkpoint_path` need a `frame_encoder` name.")

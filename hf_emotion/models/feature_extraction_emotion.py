@@ -17,7 +17,7 @@ import torch
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.feature_extraction_utils import BatchFeature
 
-from .decoding import _require, _to_mono_float, is_decoder, load_audio, resample
+from .decoding import _require, centre_span, decode_window, is_decoder, load_audio, resample, to_mono
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,8 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
         normalization_mean / normalization_std (`list[float]`, *optional*): per-bin statistics set by
             :meth:`fit_normalization`; when present, features are standardised with them.
         padding_value (`float`, *optional*, defaults to 0.0): sample value used to pad short clips.
+        do_normalize (`bool`, *optional*, defaults to `False`): the statistics are learnt from the training clips
+            (`EmotionProcessor.fit` fits them when this is on); stored statistics are applied either way.
 
     Output: ``input_features`` of shape (batch, num_mel_bins or num_mfcc, num_frames).
 
@@ -114,6 +116,7 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
         normalization_mean: list[float] | None = None,
         normalization_std: list[float] | None = None,
         padding_value: float = 0.0,
+        do_normalize: bool = False,
         **kwargs,
     ):
         if feature_type not in FEATURE_TYPES:
@@ -137,6 +140,7 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
         self.f_min = float(f_min)
         self.f_max = f_max
         self.log_offset = float(log_offset)
+        self.do_normalize = bool(do_normalize)
         win_length = self.win_length
         # Zero-padding the 25 ms window to 1024 points keeps every one of 128 Mel filters non-empty.
         self.n_fft = int(n_fft) if n_fft is not None else 2 ** math.ceil(math.log2(2 * win_length))
@@ -175,24 +179,22 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
 
     # Waveform handling -----------------------------------------------------------------------------------------
 
-    def _to_waveforms(self, raw_audio: Any, sampling_rate: int | None) -> list[torch.Tensor]:
-        """Normalise the accepted input forms into a list of float32 mono tensors at `self.sampling_rate`."""
+    def _to_waveforms(
+        self, raw_audio: Any, sampling_rate: int | None, training: bool = False
+    ) -> list[torch.Tensor]:
+        """Normalise the accepted input forms into a list of float32 mono tensors at `self.sampling_rate`.
+
+        One clip: a path, a 1-D array, a 2-D array (one multi-channel clip, ``(channels, samples)`` or
+        ``(samples, channels)``, down-mixed by the channel mean), a dict or a decoder. A batch is a list of them.
+        A path is decoded by `decode_window`: its centre `clip_seconds` (the span the video processor samples
+        frames from); with ``training=True`` the whole sound track, for the random crop.
+        """
         if (
-            isinstance(raw_audio, (str, bytes, dict))
+            isinstance(raw_audio, (str, bytes, dict, np.ndarray, torch.Tensor))
             or hasattr(raw_audio, "__fspath__")
             or is_decoder(raw_audio, "audio")
         ):
             raw_audio = [raw_audio]
-        elif isinstance(raw_audio, (np.ndarray, torch.Tensor)):
-            if raw_audio.ndim == 1:
-                raw_audio = [raw_audio]
-            elif raw_audio.ndim == 2:
-                raw_audio = list(raw_audio)  # (batch, samples): one mono clip per row
-            else:
-                raise ValueError(
-                    f"`raw_audio` must be 1-D (samples) or 2-D (batch, samples), got shape {tuple(raw_audio.shape)}; "
-                    "down-mix multi-channel audio first (e.g. with `hf_emotion.models.decoding.load_audio`)."
-                )
         elif not isinstance(raw_audio, (list, tuple)):
             raise ValueError(
                 f"`raw_audio` must be a path, an array or a list of them, got {type(raw_audio).__name__}."
@@ -203,27 +205,45 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
             raw_audio = [np.asarray(raw_audio, dtype=np.float32)]  # a plain list of samples is one clip
         waveforms = []
         for index, item in enumerate(raw_audio):
-            if isinstance(item, (str, bytes)) or hasattr(item, "__fspath__") or is_decoder(item, "audio"):
+            name = f"raw_audio[{index}]"
+            if isinstance(item, bytes) or is_decoder(item, "audio"):
                 waveform = torch.from_numpy(load_audio(item, self.sampling_rate))
-            elif isinstance(item, dict) and "array" in item:  # datasets.Audio-style dict
-                rate = item.get("sampling_rate", sampling_rate or self.sampling_rate)
-                waveform = resample(
-                    _to_mono_float(item["array"], f"raw_audio[{index}]"), rate, self.sampling_rate
+            elif isinstance(item, str) or hasattr(item, "__fspath__"):
+                window = decode_window(
+                    item,
+                    sampling_rate=self.sampling_rate,
+                    max_seconds=None if training else self.clip_seconds,
+                    need_video=False,
                 )
-            else:
-                waveform = _to_mono_float(item, f"raw_audio[{index}]")
-                if sampling_rate is None:
-                    logger.warning(
-                        "No `sampling_rate` given with the audio arrays; assuming %d Hz. Pass `sampling_rate` "
-                        "to avoid silently wrong features.",
-                        self.sampling_rate,
+                if window.waveform is None:
+                    raise ValueError(
+                        f"`{window.path}` holds zero-length audio (no samples); it cannot be used."
                     )
-                    sampling_rate = self.sampling_rate
-                waveform = resample(waveform, sampling_rate, self.sampling_rate)
+                waveform = torch.from_numpy(window.waveform)
+            else:
+                if isinstance(item, dict) and "array" in item:  # datasets.Audio-style dict
+                    item, rate = (
+                        item["array"],
+                        int(item.get("sampling_rate", sampling_rate or self.sampling_rate)),
+                    )
+                else:
+                    if sampling_rate is None:
+                        logger.warning(
+                            "No `sampling_rate` given with the audio arrays; assuming %d Hz. Pass `sampling_rate` "
+                            "to avoid silently wrong features.",
+                            self.sampling_rate,
+                        )
+                        sampling_rate = self.sampling_rate
+                    rate = int(sampling_rate)
+                waveform = to_mono(item, rate, name)
+                if not training:  # the centre span at the array's own rate, cut exactly as a file's window is
+                    first, last = centre_span(waveform.shape[-1], rate, self.clip_seconds)
+                    waveform = waveform[first:last]
+                waveform = resample(waveform, rate, self.sampling_rate)
             if waveform.numel() == 0:
-                raise ValueError(f"`raw_audio[{index}]` is zero-length audio (no samples).")
+                raise ValueError(f"`{name}` is zero-length audio (no samples).")
             if not torch.isfinite(waveform).all():
-                raise ValueError(f"`raw_audio[{index}]` contains NaN or infinite samples.")
+                raise ValueError(f"`{name}` contains NaN or infinite samples.")
             waveforms.append(waveform)
         return waveforms
 
@@ -279,8 +299,9 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
         """Featurise one clip or a batch.
 
         Args:
-            raw_audio: a 1-D array (one clip), a 2-D array (batch, samples), a list of arrays, a path or a list of
-                paths (decoded with torchcodec), ``{"array", "sampling_rate"}`` dicts, or torchcodec `AudioDecoder`s
+            raw_audio: one clip — a 1-D array, a 2-D array (one multi-channel clip, (channels, samples) or
+                (samples, channels), down-mixed by the channel mean), a path (decoded with torchcodec) — or a batch
+                as a **list** of them (a 2-D array is never a batch), ``{"array", "sampling_rate"}`` dicts, or torchcodec `AudioDecoder`s
                 (what a ``datasets.Audio`` column yields).
             sampling_rate (`int`, *optional*): the rate of the arrays; they are resampled when it differs from
                 `self.sampling_rate`.
@@ -293,7 +314,7 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
         """
         if kwargs:
             logger.debug("Ignoring unused feature-extractor arguments: %s", sorted(kwargs))
-        waveforms = self._to_waveforms(raw_audio, sampling_rate)
+        waveforms = self._to_waveforms(raw_audio, sampling_rate, training)
         batch = torch.stack(
             [self.crop_or_pad(w, training, generator) for w in waveforms]
         )  # (batch, clip_samples)
@@ -313,15 +334,30 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
         Returns:
             `self`, with `normalization_mean` / `normalization_std` set (saved by `save_pretrained`).
         """
+        return self.fit_normalization_from_features(
+            self._features(
+                self.crop_or_pad(self._to_waveforms([audio], sampling_rate or self.sampling_rate)[0])[None],
+                normalize=False,
+            )[0]
+            for audio in audios
+        )
+
+    def fit_normalization_from_features(self, features: Iterable[Any]) -> EmotionFeatureExtractor:
+        """Per-bin mean and standard deviation from already computed, *unnormalised* ``input_features`` (one
+        (feature_size, frames) array per clip, or (batch, feature_size, frames) arrays), stored on `self`."""
         total = torch.zeros(self.feature_size, dtype=torch.float64)
         total_sq = torch.zeros(self.feature_size, dtype=torch.float64)
         count = 0
-        for audio in audios:
-            waveform = self._to_waveforms([audio], sampling_rate if sampling_rate else self.sampling_rate)[0]
-            features = self._features(self.crop_or_pad(waveform)[None], normalize=False)[0].double()
-            total += features.sum(dim=1)
-            total_sq += features.pow(2).sum(dim=1)
-            count += features.shape[1]
+        for item in features:
+            item = torch.as_tensor(np.asarray(item), dtype=torch.float64)
+            item = item.reshape(-1, *item.shape[-2:]) if item.dim() >= 2 else item
+            if item.dim() != 3 or item.shape[1] != self.feature_size:
+                raise ValueError(
+                    f"Features must be (feature_size={self.feature_size}, frames) per clip, got {tuple(item.shape)}."
+                )
+            total += item.sum(dim=(0, 2))
+            total_sq += item.pow(2).sum(dim=(0, 2))
+            count += item.shape[0] * item.shape[2]
         if count == 0:
             raise ValueError("`fit_normalization` got no audio; pass an iterable of clips.")
         mean = total / count
@@ -329,6 +365,16 @@ class EmotionFeatureExtractor(SequenceFeatureExtractor):
         self.normalization_mean = mean.tolist()
         self.normalization_std = std.tolist()
         return self
+
+    def normalize(self, features: Any) -> np.ndarray:
+        """Apply the fitted statistics to raw (unnormalised) ``input_features`` (..., feature_size, frames), e.g.
+        a feature cache computed before fitting: the result equals what `__call__` gives on the same audio."""
+        if self.normalization_mean is None or self.normalization_std is None:
+            raise ValueError("No normalisation statistics: fit them first (`fit_normalization`).")
+        features = np.asarray(features, dtype=np.float32)
+        mean = np.asarray(self.normalization_mean, dtype=np.float32)[:, None]
+        std = np.asarray(self.normalization_std, dtype=np.float32)[:, None]
+        return (features - mean) / std
 
 
 EmotionFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")

@@ -16,6 +16,13 @@ audio×video interaction with factors P (Ka × O·R) and Q (Kv × O·R):
 i.e. U_Tᵀ((ã P) ⊙ (ṽ Q)) sum-pooled over r — again without forming G. Each z_k is power-normalised (signed
 square root) and L2-normalised, and the fused vector is the mean over k. The normalisation is non-linear per
 slice, so every mode of the core (time included) shapes the output.
+
+Initialisation of U_T (SPEC §1). For an interaction that is constant in time, z_k = c_k · g with
+c_k = Σ_t U_T[t, k], so after the per-slice normalisation the fused vector is mean_k sign(c_k) · ĝ: with the
+random column signs of a plain orthogonal initialisation the clip-level part of the interaction nearly cancels
+(a T × K orthonormal U_T has about as many negative as positive column sums). :meth:`TuckerAVFusion.reset_parameters`
+keeps U_T orthonormal but flips each column so that its sum is positive: every slice then keeps the clip-level
+component and a constant interaction reaches the fused vector with norm 1.
 """
 
 from __future__ import annotations
@@ -61,7 +68,11 @@ class TuckerAVFusion(nn.Module):
         output_size (`int`): O, the fused vector size.
         factor (`int`): R, the MFB factor that is sum-pooled.
         dropout (`float`): dropout on the MFB interaction before pooling.
-        initializer_range (`float`): std of the normal initialisation of U_A, U_V, P and Q.
+
+    Initialisation (:meth:`reset_parameters`): U_T orthonormal with every column's sum positive (see the module
+    docstring); U_A, U_V, P and Q normal with std 1/√fan_in (fan_in = their first dimension), which keeps the
+    size of the projected features; the model's `initializer_range` is not used here (the read-out is
+    normalised per slice, so only the factors' directions and relative sizes matter).
     """
 
     def __init__(
@@ -74,12 +85,10 @@ class TuckerAVFusion(nn.Module):
         output_size: int,
         factor: int,
         dropout: float = 0.0,
-        initializer_range: float = 0.02,
     ):
         super().__init__()
         self.output_size = output_size
         self.factor = factor
-        self.initializer_range = initializer_range
         self.time_factor = nn.Parameter(torch.empty(num_time_steps, time_rank))  # U_T
         self.audio_factor = nn.Parameter(torch.empty(hidden_size, audio_rank))  # U_A
         self.video_factor = nn.Parameter(torch.empty(hidden_size, video_rank))  # U_V
@@ -88,9 +97,13 @@ class TuckerAVFusion(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.reset_parameters()
 
+    @torch.no_grad()
     def reset_parameters(self) -> None:
-        # U_T starts with orthonormal columns: distinct temporal components that each mix all time steps.
+        # U_T starts with orthonormal columns (distinct temporal components that each mix all time steps), each
+        # flipped to a positive sum so that no slice cancels the clip-level interaction (module docstring).
         nn.init.orthogonal_(self.time_factor)
+        signs = torch.where(self.time_factor.sum(dim=0) < 0, -1.0, 1.0)  # (time_rank,)
+        self.time_factor.mul_(signs)
         for factor in (self.audio_factor, self.video_factor):
             nn.init.normal_(factor, std=factor.shape[0] ** -0.5)
         for pool in (self.audio_pool, self.video_pool):

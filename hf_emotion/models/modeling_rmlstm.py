@@ -11,29 +11,23 @@ Flow (default sizes, batch N, T = num_time_steps = 30):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_rmlstm import RMLSTMConfig
 from .modeling_common import (
+    FRAME_FEATURES_NAME,
+    MODEL_INPUT_NAMES,
     EmotionFrameEncoder,
+    EmotionPreTrainedModel,
     check_tensor,
     classification_loss,
-    init_linear_conv_norm,
     interpolate_time,
 )
 from .mogrifier import RMLSTMCell, RMLSTMLayer, RMLSTMProjection
-
-MODALITY_INPUTS = {
-    "audio": "input_features",
-    "video": "pixel_values_videos` or `frame_features",
-    "text": "text_features",
-}
 
 
 @dataclass
@@ -106,13 +100,15 @@ class RMLSTMEncoder(nn.Module):
                     nn.Identity() if same else RMLSTMProjection(input_size, self.output_size)
                 )
         self.dropout = nn.Dropout(config.dropout)
+        self.gradient_checkpointing = False  # set by `model.gradient_checkpointing_enable()`
 
     def forward(self, fused: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """fused (N, T, fused_feature_size) → every layer's output, each (N, T, encoder_size)."""
         outputs = []
         hidden = fused
+        checkpointing = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for index, layer in enumerate(self.layers):
-            sequence = layer(hidden)
+            sequence = self._gradient_checkpointing_func(layer, hidden) if checkpointing else layer(hidden)
             if isinstance(sequence, tuple):  # nn.LSTM / nn.GRU return (output, state)
                 sequence = sequence[0]
             if self.residuals is not None:
@@ -146,32 +142,21 @@ class RMLSTMMLPEncoder(nn.Module):
         return tuple(outputs)
 
 
-class RMLSTMPreTrainedModel(PreTrainedModel):
+class RMLSTMPreTrainedModel(EmotionPreTrainedModel):
     config_class = RMLSTMConfig
     config: RMLSTMConfig
     base_model_prefix = "rmlstm"
-    main_input_name = "input_features"
-    supports_gradient_checkpointing = False
+    _auto_model_classes = {
+        "AutoModel": "RMLSTMModel",
+        "AutoModelForAudioClassification": "RMLSTMForEmotionRecognition",
+    }
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        if getattr(module, "_is_hf_initialized", False):
-            return
-        if isinstance(module, RMLSTMCell):
+        if isinstance(module, RMLSTMCell) and not getattr(module, "_is_hf_initialized", False):
             module.reset_parameters()
-        elif isinstance(module, (nn.LSTM, nn.GRU)):
-            bound = 1.0 / math.sqrt(module.hidden_size)
-            for name, param in module.named_parameters(recurse=False):
-                if getattr(param, "_is_hf_initialized", False):
-                    continue
-                if name.startswith("weight"):
-                    nn.init.uniform_(param, -bound, bound)
-                else:
-                    nn.init.zeros_(param)
-                    if isinstance(module, nn.LSTM) and name.startswith("bias_ih"):
-                        param[module.hidden_size : 2 * module.hidden_size] = 1.0  # forget gate
         else:
-            init_linear_conv_norm(module, self.config.initializer_range)
+            super()._init_weights(module)
 
 
 class RMLSTMModel(RMLSTMPreTrainedModel):
@@ -181,18 +166,7 @@ class RMLSTMModel(RMLSTMPreTrainedModel):
         super().__init__(config)
         self.frame_encoder = None
         if "video" in config.modalities and config.frame_encoder is not None:
-            self.frame_encoder = EmotionFrameEncoder(
-                config.frame_encoder,
-                pretrained=config.backbone_pretrained,
-                checkpoint_path=config.backbone_checkpoint_path,
-                freeze=config.freeze_backbone,
-            )
-            if self.frame_encoder.num_features != config.frame_feature_dim:
-                raise ValueError(
-                    f"`frame_feature_dim` is {config.frame_feature_dim} but timm's {config.frame_encoder!r} "
-                    f"produces {self.frame_encoder.num_features}-d features; set frame_feature_dim="
-                    f"{self.frame_encoder.num_features}."
-                )
+            self.frame_encoder = EmotionFrameEncoder.from_config(config)
         self.encoder = RMLSTMMLPEncoder(config) if config.cell_type == "mlp" else RMLSTMEncoder(config)
         self.post_init()
 
@@ -207,8 +181,10 @@ class RMLSTMModel(RMLSTMPreTrainedModel):
         }
         for modality in config.modalities:
             if not given[modality]:
+                name = MODEL_INPUT_NAMES[modality]
+                name += f"` or `{FRAME_FEATURES_NAME}" if modality == "video" else ""
                 raise ValueError(
-                    f"`config.modalities` includes {modality!r}, so `{MODALITY_INPUTS[modality]}` is required; "
+                    f"`config.modalities` includes {modality!r}, so `{name}` is required; "
                     f"pass it, or load the model with modalities={[m for m in config.modalities if m != modality]}."
                 )
         batch_size = None
@@ -252,6 +228,7 @@ class RMLSTMModel(RMLSTMPreTrainedModel):
         dtype = parts[0].dtype
         return torch.cat([part.to(dtype) for part in parts], dim=-1)  # (N, T, fused_feature_size)
 
+    @can_return_tuple
     def forward(
         self,
         input_features: torch.Tensor | None = None,
@@ -259,8 +236,6 @@ class RMLSTMModel(RMLSTMPreTrainedModel):
         frame_features: torch.Tensor | None = None,
         text_features: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
     ) -> RMLSTMOutput | tuple:
         r"""
         Args:
@@ -272,6 +247,8 @@ class RMLSTMModel(RMLSTMPreTrainedModel):
                 precomputed per-frame embeddings, used instead of `pixel_values_videos` (frozen-backbone mode).
             text_features (`torch.FloatTensor` of shape `(batch, text_feature_dim)`, *optional*):
                 TF-IDF vector of each utterance's transcript (`TfidfTextFeaturizer`).
+
+        `return_dict` (`bool`, *optional*): `False` returns a tuple (defaults to `config.return_dict`).
 
         Inputs of modalities the config does not select are ignored. Audio and video may have any number of
         frames (at least one): each is resampled to `num_time_steps`.
@@ -290,12 +267,11 @@ class RMLSTMModel(RMLSTMPreTrainedModel):
             pooled = _pool(
                 last, config.pooling, config.hidden_size, config.bidirectional
             )  # (N, encoder_size)
-        output = RMLSTMOutput(
+        return RMLSTMOutput(
             fused_embeds=pooled,
             last_hidden_state=last_hidden_state,
             hidden_states=(fused, *layer_outputs) if output_hidden_states else None,
         )
-        return output if return_dict is not False else output.to_tuple()
 
 
 class RMLSTMForEmotionRecognition(RMLSTMPreTrainedModel):
@@ -308,6 +284,7 @@ class RMLSTMForEmotionRecognition(RMLSTMPreTrainedModel):
         self.classifier = nn.Linear(self.rmlstm.encoder.output_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_features: torch.Tensor | None = None,
@@ -316,8 +293,6 @@ class RMLSTMForEmotionRecognition(RMLSTMPreTrainedModel):
         text_features: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
     ) -> RMLSTMOutput | tuple:
         r"""
         Args:
@@ -331,11 +306,11 @@ class RMLSTMForEmotionRecognition(RMLSTMPreTrainedModel):
             frame_features=frame_features,
             text_features=text_features,
             output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.fused_embeds))  # (N, num_labels)
         loss = classification_loss(logits, labels, self.config.num_labels)
-        output = RMLSTMOutput(loss=loss, logits=logits, **dict(outputs.items()))
-        return output if return_dict is not False else output.to_tuple()
+        return RMLSTMOutput(loss=loss, logits=logits, **dict(outputs.items()))
 
 
 def _check_frames(name: str, frames: int) -> None:

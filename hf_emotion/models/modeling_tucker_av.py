@@ -15,16 +15,16 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
-from transformers.utils import ModelOutput
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_tucker_av import TuckerAVConfig
 from .fusion_tucker import TuckerAVFusion
 from .modeling_common import (
     EmotionFrameEncoder,
+    EmotionPreTrainedModel,
     check_tensor,
     classification_loss,
-    init_linear_conv_norm,
     interpolate_time,
 )
 
@@ -95,18 +95,7 @@ class TuckerAVVideoEncoder(nn.Module):
         super().__init__()
         self.frame_encoder = None
         if config.frame_encoder is not None:
-            self.frame_encoder = EmotionFrameEncoder(
-                config.frame_encoder,
-                pretrained=config.backbone_pretrained,
-                checkpoint_path=config.backbone_checkpoint_path,
-                freeze=config.freeze_backbone,
-            )
-            if self.frame_encoder.num_features != config.frame_feature_dim:
-                raise ValueError(
-                    f"`frame_feature_dim` is {config.frame_feature_dim} but timm's {config.frame_encoder!r} "
-                    f"produces {self.frame_encoder.num_features}-d features; set frame_feature_dim="
-                    f"{self.frame_encoder.num_features}."
-                )
+            self.frame_encoder = EmotionFrameEncoder.from_config(config)
         self.gru = nn.GRU(
             config.frame_feature_dim,
             config.gru_hidden_size,
@@ -124,11 +113,27 @@ class TuckerAVVideoEncoder(nn.Module):
         return refined
 
 
-class TuckerAVCrossAttention(nn.Module):
-    """Bidirectional cross-modal multi-head attention with residual connections and LayerNorm."""
+def sinusoidal_positions(steps: int, size: int, device=None, dtype=None) -> torch.Tensor:
+    """Transformer sinusoidal encodings (Vaswani et al. 2017) of positions 0..steps-1: (steps, size)."""
+    position = torch.arange(steps, device=device, dtype=torch.float32).unsqueeze(1)  # (steps, 1)
+    frequency = torch.exp(
+        torch.arange(0, size, 2, device=device, dtype=torch.float32) * (-torch.log(torch.tensor(1e4)) / size)
+    )  # (ceil(size / 2),)
+    encoding = torch.zeros(steps, size, device=device)
+    encoding[:, 0::2] = torch.sin(position * frequency)
+    encoding[:, 1::2] = torch.cos(position * frequency[: size // 2])
+    return encoding.to(dtype)
+
+
+class TuckerAVCrossAttention(GradientCheckpointingLayer):
+    """Bidirectional cross-modal multi-head attention with residual connections and LayerNorm; with
+    `config.cross_attention_position_encoding`, sinusoidal encodings of the aligned step are added to the queries
+    and keys (not the values), so attention can match steps by their place in the clip. Checkpointed under
+    `gradient_checkpointing_enable()`."""
 
     def __init__(self, config: TuckerAVConfig):
         super().__init__()
+        self.position_encoding = config.cross_attention_position_encoding
         kwargs = {"dropout": config.attention_dropout, "batch_first": True}
         self.audio_to_video = nn.MultiheadAttention(config.hidden_size, config.num_attention_heads, **kwargs)
         self.video_to_audio = nn.MultiheadAttention(config.hidden_size, config.num_attention_heads, **kwargs)
@@ -136,48 +141,40 @@ class TuckerAVCrossAttention(nn.Module):
         self.video_norm = nn.LayerNorm(config.hidden_size)
 
     def forward(self, audio: torch.Tensor, video: torch.Tensor, output_attentions: bool = False):
+        audio_keys, video_keys = audio, video
+        if self.position_encoding:
+            positions = sinusoidal_positions(
+                audio.shape[1], audio.shape[2], audio.device, audio.dtype
+            )  # (T, hidden)
+            audio_keys, video_keys = audio + positions, video + positions
         # audio queries video ("audio attending to visual"): an audio sequence enriched with visual context
         audio_context, audio_weights = self.audio_to_video(
-            audio, video, video, need_weights=output_attentions, average_attn_weights=False
+            audio_keys, video_keys, video, need_weights=output_attentions, average_attn_weights=False
         )  # (N, T, hidden), (N, heads, T, T)
         # video queries audio: a visual sequence enriched with audio context
         video_context, video_weights = self.video_to_audio(
-            video, audio, audio, need_weights=output_attentions, average_attn_weights=False
+            video_keys, audio_keys, audio, need_weights=output_attentions, average_attn_weights=False
         )
         refined_audio = self.audio_norm(audio + audio_context)
         refined_video = self.video_norm(video + video_context)
         return refined_audio, refined_video, audio_weights, video_weights
 
 
-class TuckerAVPreTrainedModel(PreTrainedModel):
+class TuckerAVPreTrainedModel(EmotionPreTrainedModel):
     config_class = TuckerAVConfig
     config: TuckerAVConfig
     base_model_prefix = "tucker_av"
-    main_input_name = "input_features"
-    supports_gradient_checkpointing = False
-
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        """Save as usual, but without the backbone's pretrained-weights source: the saved weights already hold
-        the (fine-tuned) backbone, and a local checkpoint path would not exist on another machine."""
-        source = (self.config.backbone_pretrained, self.config.backbone_checkpoint_path)
-        self.config.backbone_pretrained, self.config.backbone_checkpoint_path = False, None
-        try:
-            return super().save_pretrained(save_directory, *args, **kwargs)
-        finally:
-            self.config.backbone_pretrained, self.config.backbone_checkpoint_path = source
+    _auto_model_classes = {
+        "AutoModel": "TuckerAVModel",
+        "AutoModelForAudioClassification": "TuckerAVForEmotionRecognition",
+    }
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        if getattr(module, "_is_hf_initialized", False):
-            return
-        if isinstance(module, TuckerAVFusion):
-            module.reset_parameters()
-        elif isinstance(module, nn.MultiheadAttention):
-            module._reset_parameters()
-        elif isinstance(module, nn.GRU):
+        if isinstance(module, TuckerAVFusion) and not getattr(module, "_is_hf_initialized", False):
             module.reset_parameters()
         else:
-            init_linear_conv_norm(module, self.config.initializer_range)
+            super()._init_weights(module)
 
 
 class TuckerAVModel(TuckerAVPreTrainedModel):
@@ -208,6 +205,8 @@ class TuckerAVModel(TuckerAVPreTrainedModel):
                 config.fbp_factor,
                 dropout=config.fbp_dropout,
             )
+            if config.fusion_additive_path:  # extension beyond the paper: unimodal terms beside the product
+                self.additive_projection = nn.Linear(2 * hidden, config.fbp_output_size)
         else:
             num_streams = int(self.use_audio) + int(self.use_video)
             self.fusion = nn.Sequential(nn.Linear(num_streams * hidden, config.fbp_output_size), nn.GELU())
@@ -247,6 +246,7 @@ class TuckerAVModel(TuckerAVPreTrainedModel):
                 batch_size = pixel_values_videos.shape[0]
         return batch_size
 
+    @can_return_tuple
     def forward(
         self,
         input_features: torch.Tensor | None = None,
@@ -254,9 +254,7 @@ class TuckerAVModel(TuckerAVPreTrainedModel):
         frame_features: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> TuckerAVOutput:
+    ) -> TuckerAVOutput | tuple:
         r"""
         Args:
             input_features (`torch.FloatTensor` of shape `(batch, num_mel_bins, frames)`):
@@ -265,6 +263,8 @@ class TuckerAVModel(TuckerAVPreTrainedModel):
                 normalised video frames; needs a frame encoder.
             frame_features (`torch.FloatTensor` of shape `(batch, frames, frame_feature_dim)`, *optional*):
                 precomputed per-frame embeddings, used instead of `pixel_values_videos` (frozen-backbone mode).
+            output_attentions, output_hidden_states (`bool`, *optional*): default to the config's values.
+            return_dict (`bool`, *optional*): `False` returns a tuple (defaults to `config.return_dict`).
         """
         config = self.config
         output_attentions = bool(
@@ -290,6 +290,9 @@ class TuckerAVModel(TuckerAVPreTrainedModel):
         core = None
         if self.use_tucker:
             fused = self.fusion(audio, video)  # (N, fbp_output_size)
+            if self.config.fusion_additive_path:
+                means = torch.cat([audio.mean(dim=1), video.mean(dim=1)], dim=-1)  # (N, 2 * hidden)
+                fused = fused + self.additive_projection(means)  # (N, fbp_output_size)
             if output_hidden_states:
                 core = self.fusion.core(audio, video)  # (N, time_rank, audio_rank, video_rank)
         else:
@@ -316,6 +319,7 @@ class TuckerAVForEmotionRecognition(TuckerAVPreTrainedModel):
         self.classifier = nn.Linear(config.fbp_output_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_features: torch.Tensor | None = None,
@@ -324,9 +328,7 @@ class TuckerAVForEmotionRecognition(TuckerAVPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> TuckerAVOutput:
+    ) -> TuckerAVOutput | tuple:
         r"""
         Args:
             input_features, pixel_values_videos, frame_features: see [`TuckerAVModel.forward`].
@@ -339,6 +341,7 @@ class TuckerAVForEmotionRecognition(TuckerAVPreTrainedModel):
             frame_features=frame_features,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.fused_embeds))  # (N, num_labels)
         loss = classification_loss(logits, labels, self.config.num_labels)
@@ -354,6 +357,7 @@ __all__ = [
     "TuckerAVAudioEncoder",
     "TuckerAVVideoEncoder",
     "TuckerAVCrossAttention",
+    "sinusoidal_positions",
     "TuckerAVPreTrainedModel",
     "TuckerAVModel",
     "TuckerAVForEmotionRecognition",

@@ -39,6 +39,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .acceleration import measured_choice, private_op, tracing
 from .mogrifier_kernel import load_kernel
 
 logger = logging.getLogger(__name__)
@@ -120,30 +121,80 @@ class RMLSTMCell(nn.Module):
 
 
 PACKED_GEMM = "auto"
-"""Which packed GEMM runs the per-step products on CPUs (float32): `"onednn"` (oneDNN's linear with its weights
-reordered once per sequence), `"mkl"` (MKL's packed GEMM), `"none"` (`torch.mm`), or `"auto"` (oneDNN where
-PyTorch has it, else MKL). Set it to compare them; every choice computes the same products."""
-# below this batch, packing for MKL costs more than it saves (oneDNN gains from batch 1 on; BENCHMARKS.md)
-MKL_PACKING_MIN_BATCH = 4
+"""Which GEMM runs the per-step products on CPUs (float32, bfloat16): `"onednn"` (oneDNN's linear with its weights
+reordered once per sequence), `"mkl"` (MKL's packed GEMM, float32), `"none"` (`torch.mm`), or `"auto"`: the
+fastest of those available for the dtype, batch size, weight shapes and thread count, measured once per machine
+and cached ([`acceleration.measured_choice`](acceleration.py)). Every choice computes the same products."""
 NO_PACKING, MKL_PACKING, ONEDNN_PACKING = 0, 1, 2
+_PACKING_CODES = {"none": NO_PACKING, "mkl": MKL_PACKING, "onednn": ONEDNN_PACKING}
+# the private operators each packed GEMM needs; without them (or switched off) it is not a candidate
+_PRIVATE_OPS = {
+    ONEDNN_PACKING: ("mkldnn._reorder_linear_weight", "mkldnn._linear_pointwise"),
+    MKL_PACKING: ("mkl._mkl_reorder_linear_weight", "mkl._mkl_linear"),
+}
+MEASURE_MIN_MACS = 1 << 20
+"""Products smaller than this (multiply-adds per step, all weights) take `torch.mm` unmeasured: packing cannot
+pay there, and tiny models then compute the same values in every process."""
+_PACKED_DTYPES = {ONEDNN_PACKING: (torch.float32, torch.bfloat16), MKL_PACKING: (torch.float32,)}
 
 
-def _packing(x: torch.Tensor, batch: int) -> int:
-    """Which packed GEMM (`NO_PACKING`, `MKL_PACKING`, `ONEDNN_PACKING`) runs the per-step products for `x`."""
-    if (
-        PACKED_GEMM == "none"
-        or x.device.type != "cpu"
-        or x.dtype != torch.float32
-        or torch.is_autocast_enabled("cpu")
-    ):
+def _available_packings(x: torch.Tensor) -> list[int]:
+    """The GEMMs that can run products on `x` here: `NO_PACKING` always, the packed ones where their private
+    operators exist (and are not switched off) for this dtype, on CPU, outside autocast and tracing."""
+    if x.device.type != "cpu" or tracing() or torch.is_autocast_enabled("cpu"):
+        return [NO_PACKING]
+    backends = {
+        ONEDNN_PACKING: torch.backends.mkldnn.is_available(),
+        MKL_PACKING: torch.backends.mkl.is_available(),
+    }
+    return [NO_PACKING] + [
+        packing
+        for packing, ops in _PRIVATE_OPS.items()
+        if backends[packing] and x.dtype in _PACKED_DTYPES[packing] and all(private_op(op) for op in ops)
+    ]
+
+
+def _trial(packing: int, rows: int, weights: list[torch.Tensor], prepacked: bool):
+    """One timed trial for `measured_choice`: products of random (rows, in) inputs with each weight."""
+    inputs = [torch.randn(rows, w.shape[1], dtype=w.dtype) for w in weights]
+    weights = [w.detach() for w in weights]
+    packed = _pack(weights, rows, packing) if prepacked else weights
+    empty = weights[0].new_empty(0)
+
+    def run():
+        with torch.no_grad():
+            for a, w, p in zip(inputs, weights, packed or [empty] * len(weights)):
+                if prepacked or packing == NO_PACKING:
+                    _linear(a, w, p, None, packing)
+                else:  # oneDNN reading the plain weight, as `linear` does
+                    torch.ops.mkldnn._linear_pointwise(a, w, None, "none", [], "")
+
+    return run
+
+
+def _choose(kind: str, x: torch.Tensor, rows: int, weights: list[torch.Tensor], allowed: list[int]) -> int:
+    """`PACKED_GEMM` if forced (and available), else the measured fastest of `allowed` for these shapes."""
+    available = [p for p in _available_packings(x) if p in allowed]
+    if PACKED_GEMM != "auto":
+        wanted = _PACKING_CODES[PACKED_GEMM]
+        return wanted if wanted in available else NO_PACKING
+    macs = rows * sum(w.shape[0] * w.shape[1] for w in weights)
+    if len(available) == 1 or macs < MEASURE_MIN_MACS:
         return NO_PACKING
-    onednn = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
-    mkl = torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")
-    if PACKED_GEMM in ("auto", "onednn") and onednn:
-        return ONEDNN_PACKING
-    if PACKED_GEMM in ("auto", "mkl") and mkl and batch >= MKL_PACKING_MIN_BATCH:
-        return MKL_PACKING
-    return NO_PACKING
+    bucket = (
+        1 << max(rows - 1, 0).bit_length()
+    )  # rows rounded up to a power of two: a few measurements in all
+    shapes = ",".join(f"{w.shape[0]}x{w.shape[1]}" for w in weights)
+    key = f"mogrifier {kind}|{str(x.dtype).replace('torch.', '')}|rows {bucket}|{shapes}|threads {torch.get_num_threads()}"
+    names = {code: name for name, code in _PACKING_CODES.items()}
+    candidates = {names[p]: _trial(p, bucket, weights, kind == "step") for p in available}
+    return _PACKING_CODES[measured_choice(key, candidates)]
+
+
+def _packing(x: torch.Tensor, batch: int, weights: list[torch.Tensor]) -> int:
+    """Which GEMM (`NO_PACKING`, `MKL_PACKING`, `ONEDNN_PACKING`) runs the per-step products of `batch` rows of
+    `x`'s dtype with `weights` (see `PACKED_GEMM`)."""
+    return _choose("step", x, batch, weights, [NO_PACKING, MKL_PACKING, ONEDNN_PACKING])
 
 
 def _pack(weights: list[torch.Tensor], batch: int, packing: int) -> list[torch.Tensor]:
@@ -161,7 +212,7 @@ def _linear(
     """a @ weight.T (+ bias), through the packed GEMM `packing` with `packed` (from `_pack`), or torch.mm.
 
     A packed GEMM keeps the weight in the library's internal layout across the time loop instead of re-packing
-    it on every call; for these small-batch products that is 2–3× faster than torch.mm (BENCHMARKS.md).
+    it on every call; for these small-batch products that is 2–3× faster than torch.mm on some CPUs.
     """
     if packing == 2:  # ONEDNN_PACKING (TorchScript reads no module constants)
         return torch.ops.mkldnn._linear_pointwise(a, packed, bias, "none", [], "")
@@ -184,7 +235,7 @@ def _linear_add(
 
 
 class _OneDNNLinear(torch.autograd.Function):
-    """F.linear through oneDNN, forward and backward (CPU, float32); see `linear`."""
+    """F.linear through oneDNN, forward and backward (CPU, float32/bfloat16); see `linear`."""
 
     @staticmethod
     def forward(ctx, x, weight, bias):
@@ -213,11 +264,11 @@ class _OneDNNLinear(torch.autograd.Function):
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
     """`F.linear(x, weight, bias)` for the recurrence's large products over all time steps (round 1's gate, the
-    hoisted input projection, the residual projections): through oneDNN where the per-step products use it too
-    (`_packing` with many rows), else `F.linear` (MKL). oneDNN is 2× faster than MKL for these on some CPUs
-    (BENCHMARKS.md); both compute the same product."""
+    hoisted input projection, the residual projections): through oneDNN where that measured faster than
+    `F.linear` for these shapes on this machine (2× on some CPUs, BENCHMARKS.md), else `F.linear`. Both compute
+    the same product; tracing, autocast and other devices always get `F.linear`."""
     rows = x.numel() // max(x.shape[-1], 1)
-    if _packing(x, rows) != ONEDNN_PACKING or torch.jit.is_tracing():  # ONNX export records F.linear
+    if _choose("linear", x, rows, [weight], [NO_PACKING, ONEDNN_PACKING]) != ONEDNN_PACKING:
         return nn.functional.linear(x, weight, bias)
     return _OneDNNLinear.apply(x, weight, bias)
 
@@ -443,17 +494,18 @@ def _recurrence_backward(
 
 
 LOOPS = "auto"
-"""Which implementation runs the two loops: `"cpp"` (the C++ loops of `mogrifier_kernel`, CPU tensors, built on
-first use), `"script"` (TorchScript), `"python"`, or `"auto"` (C++ on CPU where it can be built, else TorchScript).
-All compute the same values; set it to compare them."""
+"""Which implementation runs the two loops: `"cpp"` (the C++ loops of `mogrifier_kernel`, CPU, float32/float64;
+built now if this machine has no build yet), `"script"` (TorchScript), `"python"`, or `"auto"` (the C++ loops where
+a build exists — they are never built unasked, see `mogrifier_kernel` — else TorchScript). All compute the same
+values; set it to compare them."""
 
 _COMPILED: dict[str, object] = {}
 
 
-def _loops(device: torch.device):
-    """The forward and backward loops for tensors on `device` (see `LOOPS`)."""
-    if LOOPS in ("auto", "cpp") and device.type == "cpu":
-        kernel = load_kernel()
+def _loops(device: torch.device, dtype: torch.dtype):
+    """The forward and backward loops for tensors on `device` of `dtype` (see `LOOPS`)."""
+    if LOOPS in ("auto", "cpp") and device.type == "cpu" and dtype in (torch.float32, torch.float64):
+        kernel = load_kernel(build=LOOPS == "cpp")
         if kernel is not None:
             return kernel.recurrence_forward, kernel.recurrence_backward
     if LOOPS == "python":
@@ -476,10 +528,11 @@ class _MogrifierRecurrence(torch.autograd.Function):
     def forward(ctx, hoisted: bool, num_extra: int, x, gate1, weight_ih, weight_hh, bias, *round_params):
         round_weights = list(round_params[:num_extra])
         round_biases = list(round_params[num_extra:])
-        forward_loop, _ = _loops(x.device)
+        forward_loop, _ = _loops(x.device, x.dtype)
         batch = x.shape[1]
-        packing = _packing(x, batch)
-        packed = _pack([weight_ih, weight_hh, *round_weights], batch, packing)
+        weights = [weight_ih, weight_hh, *round_weights]
+        packing = _packing(x, batch, weights)
+        packed = _pack(weights, batch, packing)
         outputs, saved = forward_loop(
             x, gate1, weight_ih, weight_hh, bias, round_weights, round_biases, packed, packing, hoisted, True
         )
@@ -493,10 +546,10 @@ class _MogrifierRecurrence(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_outputs):
         gate1, weight_ih, weight_hh, *round_weights = ctx.saved_tensors
-        _, backward_loop = _loops(grad_outputs.device)
-        grad_outputs = grad_outputs.contiguous()
+        grad_outputs = grad_outputs.contiguous().to(weight_hh.dtype)
+        _, backward_loop = _loops(grad_outputs.device, grad_outputs.dtype)
         transposed = [weight_ih.t(), weight_hh.t()] + [w.t() for w in round_weights]
-        packing = _packing(grad_outputs, grad_outputs.shape[1])
+        packing = _packing(grad_outputs, grad_outputs.shape[1], transposed)
         if packing != NO_PACKING:
             transposed = [w.contiguous() for w in transposed]
         packed = _pack(transposed, grad_outputs.shape[1], packing)
@@ -523,35 +576,49 @@ class _MogrifierRecurrence(torch.autograd.Function):
 def mogrifier_lstm_sequence(cell: RMLSTMCell, x: torch.Tensor) -> torch.Tensor:
     """Run `cell` over a (batch, time, input) sequence from zero state → (batch, time, hidden), fast path.
 
-    Equal (up to float rounding) to `cell.forward_sequence_eager(x)`, forward and backward.
+    Equal (up to float rounding) to `cell.forward_sequence_eager(x)`, forward and backward. Runs in `x`'s dtype
+    (the weights are cast to it when they differ); under autocast, in the autocast dtype (bf16/fp16), with the
+    gradients flowing back to the weights in their own dtype.
     """
+    device_type = x.device.type
+    if torch.is_autocast_enabled(device_type):
+        dtype = torch.get_autocast_dtype(device_type)
+        with torch.autocast(device_type, enabled=False):  # the loops run in one dtype
+            return _sequence(cell, x.to(dtype))
+    return _sequence(cell, x)
+
+
+def _sequence(cell: RMLSTMCell, x: torch.Tensor) -> torch.Tensor:
+    dtype = x.dtype
     x_time = x.transpose(0, 1).contiguous()  # (time, batch, input)
     rounds = cell.mogrifier_rounds
-    empty = x.new_empty(0)
-    gate1 = empty
+    weight_ih, weight_hh, bias = (p.to(dtype) for p in (cell.weight_ih, cell.weight_hh, cell.bias))
+    gate1 = x.new_empty(0)
     if rounds >= 1:
         first = cell.mogrifier[0]
-        gate1 = torch.sigmoid(linear(x_time, first.weight, first.bias))  # (time, batch, hidden)
+        gate1 = torch.sigmoid(
+            linear(x_time, first.weight.to(dtype), first.bias.to(dtype))
+        )  # (time, batch, hidden)
     hoisted = rounds <= 1  # x' = x: the input projection leaves the loop
     if hoisted:
-        x_time = linear(x_time, cell.weight_ih, cell.bias)  # (time, batch, 4 * hidden)
-    round_weights = [gate.weight for gate in cell.mogrifier[1:]]
-    round_biases = [gate.bias for gate in cell.mogrifier[1:]]
-    tensors = [x_time, gate1, cell.weight_ih, cell.weight_hh, cell.bias, *round_weights, *round_biases]
+        x_time = linear(x_time, weight_ih, bias)  # (time, batch, 4 * hidden)
+    round_weights = [gate.weight.to(dtype) for gate in cell.mogrifier[1:]]
+    round_biases = [gate.bias.to(dtype) for gate in cell.mogrifier[1:]]
+    tensors = [x_time, gate1, weight_ih, weight_hh, bias, *round_weights, *round_biases]
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         outputs = _MogrifierRecurrence.apply(hoisted, len(round_weights), *tensors)
     else:
-        forward_loop, _ = _loops(x_time.device)
-        weights = [cell.weight_ih, cell.weight_hh, *round_weights]
+        forward_loop, _ = _loops(x_time.device, dtype)
+        weights = [weight_ih, weight_hh, *round_weights]
         batch = x_time.shape[1]
-        packing = _packing(x_time, batch)
+        packing = _packing(x_time, batch, weights)
         packed = _pack(weights, batch, packing)
         outputs, _ = forward_loop(
             x_time,
             gate1,
-            cell.weight_ih,
-            cell.weight_hh,
-            cell.bias,
+            weight_ih,
+            weight_hh,
+            bias,
             round_weights,
             round_biases,
             packed,
@@ -567,7 +634,7 @@ class RMLSTMLayer(nn.Module):
 
     `fast_recurrence` (default `True`) selects [`mogrifier_lstm_sequence`]; `False` runs the eager per-step
     reference [`RMLSTMCell.forward_sequence_eager`] (same values, much slower), which is also what tracing (ONNX
-    export) records.
+    export, `torch.export`) and `torch.compile` record.
     """
 
     def __init__(self, input_size: int, hidden_size: int, mogrifier_rounds: int, bidirectional: bool = False):
@@ -581,8 +648,8 @@ class RMLSTMLayer(nn.Module):
         outputs = []
         for direction, cell in enumerate(self.cells):
             sequence = x if direction == 0 else x.flip(1)  # the backward direction reads time reversed
-            # tracing (ONNX export) records the per-step loop as plain operators; compiled loops cannot be traced
-            if self.fast_recurrence and not torch.jit.is_tracing():
+            # tracing (ONNX export, torch.export, torch.compile) records the per-step loop as plain operators
+            if self.fast_recurrence and not tracing():
                 hidden = mogrifier_lstm_sequence(cell, sequence)
             else:
                 hidden = cell.forward_sequence_eager(sequence)

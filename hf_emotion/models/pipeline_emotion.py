@@ -6,7 +6,7 @@ video and text), reading the modalities from the model config.
 
 This file travels to the Hub (``pipeline.save_pretrained`` / ``push_to_hub`` write a ``custom_pipelines`` entry
 into config.json and copy this file and its siblings), so it imports only the standard library, numpy, torch,
-transformers and siblings; torchcodec is imported lazily for windowed audio decoding.
+transformers and siblings; torchcodec is imported lazily (in `decoding`) to decode windows.
 
 Example:
 
@@ -25,23 +25,31 @@ Loading a saved pipeline (a directory or Hub repo with ``custom_pipelines`` in i
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import logging
 import math
 import os
 from typing import Any
 
+import numpy as np
 import torch
 from transformers.pipelines.base import ChunkPipeline
 
-from .decoding import check_media_path, load_video_frames, probe_media
-from .processing_emotion import EmotionProcessor, register_processors
+from .acceleration import inference_context, inference_plan, prepare_for_inference
+from .decoding import DecodedWindow, MediaReader, check_media_path
+from .modeling_common import (
+    FRAME_FEATURES_NAME,
+    MODEL_INPUT_NAMES,
+    PIPELINE_TASK,
+    _load_saved_processor,
+    check_processor_matches_config,
+)
+from .processing_emotion import EmotionProcessor
 
 logger = logging.getLogger(__name__)
 
-TASK = "audio-visual-emotion-recognition"
-_MODEL_INPUTS = ("input_features", "pixel_values_videos", "frame_features", "text_features")
+TASK = PIPELINE_TASK
+_MODEL_INPUTS = (*MODEL_INPUT_NAMES.values(), FRAME_FEATURES_NAME)
 _DICT_KEYS = ("audio", "sampling_rate", "frames", "video", "transcript")
 
 
@@ -73,22 +81,47 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
     Inputs (one, or a list of them, batched with `batch_size`):
         - a path to a local video file: frames and sound track are decoded (FFmpeg via torchcodec);
         - a dict ``{"audio": np.ndarray, "sampling_rate": int, "frames": np.ndarray (T, H, W, 3),
-          "transcript": str}``; keys for modalities the model does not use may be left out. Audio at another
-          rate than the processor's (16 kHz) is **resampled** (band-limited, torchaudio); `sampling_rate` is
-          required with `audio`. ``{"video": path, "transcript": ...}`` is a path with a per-item transcript.
+          "transcript": str}``; keys for modalities the model does not use may be left out. `audio` is one clip:
+          ``(samples,)``, or a 2-D ``(channels, samples)`` / ``(samples, channels)`` array (soundfile's stereo
+          layout; the channel axis is the one with ≤ 8 entries while the other holds ≥ 0.1 s), down-mixed by the
+          channel mean exactly as a file's sound track is; give several clips as a list of dicts, never as one
+          2-D array. Audio at another rate than the processor's (16 kHz) is **resampled** (band-limited,
+          torchaudio); `sampling_rate` is required with `audio`. ``{"video": path, "transcript": ...}`` is a path
+          with a per-item transcript.
+
+    A file is opened once: its audio and frames are decoded from the **same time window** (`decode_window`, via
+    the processor's `decode`), for the whole clip and for each timeline window alike. A file longer than the
+    processor's `clip_seconds` (3 s) is judged on its centre `clip_seconds` — audio and frames both — and the
+    pipeline logs a warning saying so; pass `chunk_length_s` for a timeline over all of it.
+
+    Construction arguments (besides transformers' `model`, `processor`, `device`, `batch_size`):
+        optimize (`bool`, defaults to `True`): run the fastest inference path this device has (see
+            `acceleration.py`): the frame encoder in bf16 (autocast) with channels-last weights where the device has
+            bf16 arithmetic, channels-last float32 elsewhere; logits within `BF16_LOGIT_TOLERANCE` (0.05) of
+            float32. `False` runs the model exactly as loaded. The attribute `inference_path` says which runs.
+        dtype (`str` or `torch.dtype`, *optional*): the frame encoder's compute dtype (`"float32"`, `"bfloat16"`,
+            `"float16"`) instead of the detected one (`"auto"`).
 
     Call arguments:
         top_k (`int`, *optional*): how many labels to return, highest score first (default: all).
         transcript (`str`, *optional*): the transcript, for models whose modalities include `"text"`.
         chunk_length_s (`float`, *optional*): split a video file into windows of this length and return a
-            timeline, one prediction per window. Windows are decoded one at a time (frames and audio of that window
-            only), so memory is bounded by the window, not the video.
+            timeline, one prediction per window. Windows are decoded one at a time from the file opened once
+            (frames and audio of that window only), so memory is bounded by the window, not the video. A window
+            longer than `clip_seconds` is judged on its centre `clip_seconds`.
         stride_length_s (`float`, *optional*): the step between window starts (defaults to `chunk_length_s`: no
             overlap; smaller values give overlapping windows).
 
     Returns:
         ``[{"label", "score"}, ...]`` sorted by score; with `chunk_length_s`, ``[{"start", "end", "label", "score",
         "predictions": [{"label", "score"}, ...]}, ...]`` in time order (seconds).
+
+    Timeline windows with a missing stream (a sound track that starts late or ends early, a video with fewer
+    frames than the audio, a 1-frame video): the window is judged on what it holds, the missing modality replaced
+    by silence (audio) or black frames (video), and its entry carries ``"missing": ["audio"]`` (or ``["video"]``).
+    When every modality the model uses is missing from a window, its entry has ``"label": None, "score": None,
+    "predictions": []`` and the ``"missing"`` list. Whole-clip predictions never substitute: a file whose used
+    stream holds no data is an error.
 
     Errors (`FileNotFoundError` / `ValueError`, naming the input): a missing path, a URL (no network), a file that
     is not media or is corrupt/truncated, a video without a sound track for a model that uses audio (video-only
@@ -102,36 +135,66 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
     _load_video_processor = False
     _load_tokenizer = False
 
-    def __init__(self, model, processor: Any = None, **kwargs):
+    def __init__(self, model, processor: Any = None, optimize: bool = True, **kwargs):
+        dtype = kwargs.pop("dtype", None)  # the frame encoder's compute dtype here ("auto": detected)
         super().__init__(model=model, processor=processor, **kwargs)
         if self.processor is None:
-            self.processor = self._default_processor()
+            self.processor = self._model_processor()
+        check_processor_matches_config(self.processor, self.model.config, "this pipeline's processor")
         # The base class batches with `feature_extractor.padding_value`; all our features have fixed sizes.
         self.feature_extractor = self.processor.feature_extractor
+        self.tokenizer = None  # text goes through the processor's featurizer; nothing to pad
         config = self.model.config
         self.modalities = list(getattr(config, "modalities", None) or self.processor.modalities)
         self._forward_names = set(inspect.signature(self.model.forward).parameters) & set(_MODEL_INPUTS)
+        # the fastest inference path this device has (acceleration.py); `inference_path` says which runs
+        self._plan = inference_plan(self.device, None if dtype == "auto" else dtype) if optimize else None
+        self.inference_path = (
+            prepare_for_inference(self.model, self._plan)
+            if self._plan
+            else f"{self.device.type}: as loaded ({self.model.dtype})"
+        )
+        logger.info("Inference path: %s", self.inference_path)
 
-    def _default_processor(self) -> EmotionProcessor:
-        """The processor saved with the model when there is one, else one built from the model config."""
+    def _model_processor(self) -> EmotionProcessor:
+        """The model's own processor: the one attached to it (`from_pretrained` and training attach it), else the
+        one saved where it came from (`name_or_path`: folder or hub id), else — only for a model built in memory,
+        never for one that came from a folder or the Hub — the config's default, with a warning."""
+        attached = getattr(self.model, "processor", None)
+        if attached is not None:
+            return attached
         source = getattr(self.model, "name_or_path", None)
-        if source and os.path.isfile(os.path.join(str(source), "processor_config.json")):
-            logger.info("Loading the processor saved in %s.", source)
-            # Its sub-processors resolve through the auto classes: map them to ours for this config class.
-            register_processors(type(self.model.config))
-            return EmotionProcessor.from_pretrained(source)
-        logger.info("No saved processor; building one from the model config (the paper's settings).")
+        if source:
+            try:
+                saved = _load_saved_processor(source, {})
+            except OSError as error:
+                raise ValueError(
+                    f"The model came from `{source}` but its processor could not be loaded ({error}); pass "
+                    "`processor=` explicitly."
+                ) from error
+            if saved is not None:
+                logger.info("Loaded the processor saved with %s.", source)
+                return saved
+            if os.path.isdir(source):
+                raise ValueError(
+                    f"The model folder `{source}` has no processor_config.json: save the model with its processor "
+                    "(`model.processor = processor; model.save_pretrained(dir)`) or pass `processor=`."
+                )
+        logger.warning(
+            "This model has no processor attached or saved; using the default one built from its config (no "
+            "fitted TF-IDF, no normalisation statistics). Pass `processor=` or attach `model.processor`."
+        )
         return EmotionProcessor.from_model_config(self.model.config)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
-        """Save model, config (with ``custom_pipelines`` and ``auto_map``), the code of the model, processor and
-        this pipeline, and the processor — everything ``pipeline(model=dir, trust_remote_code=True)`` needs."""
-        feature_extractor, self.feature_extractor = self.feature_extractor, None  # saved inside the processor
+        """Save the model's self-contained folder (see `EmotionPreTrainedModel.save_pretrained`) with this
+        pipeline's processor — everything ``pipeline(model=dir, trust_remote_code=True)`` needs."""
+        attached = getattr(self.model, "processor", None)
+        self.model.processor = self.processor
         try:
-            super().save_pretrained(save_directory, **kwargs)
+            self.model.save_pretrained(save_directory, **kwargs)
         finally:
-            self.feature_extractor = feature_extractor
-        self.processor.save_pretrained(save_directory)
+            self.model.processor = attached
 
     # Parameters ------------------------------------------------------------------------------------------------
 
@@ -175,18 +238,21 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
             )
         return transcript
 
-    def _check_streams(self, path: str) -> dict[str, Any]:
-        info = probe_media(path)
-        if "audio" in self.modalities and not info["has_audio"]:
+    def _check_streams(self, path: str) -> MediaReader:
+        """Open `path` once (the streams the model uses) and check they exist; the reader decodes every window."""
+        reader = MediaReader(
+            path, need_audio="audio" in self.modalities, need_video="video" in self.modalities
+        )
+        if "audio" in self.modalities and not reader.info["has_audio"]:
             raise ValueError(
                 f"`{path}` has no audio stream, but this model uses audio (modalities {self.modalities}). Give a "
                 "video with sound, or use a video-only model (`modalities=['video']`)."
             )
-        if "video" in self.modalities and not info["has_video"]:
+        if "video" in self.modalities and not reader.info["has_video"]:
             raise ValueError(
                 f"`{path}` has no video stream, but this model uses video (modalities {self.modalities})."
             )
-        return info
+        return reader
 
     def _from_dict(self, inputs: dict, transcript: Any) -> dict[str, torch.Tensor]:
         unknown = sorted(set(inputs) - set(_DICT_KEYS))
@@ -194,14 +260,13 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
             raise ValueError(f"Unknown input key(s) {unknown}; accepted keys: {list(_DICT_KEYS)}.")
         text = self._transcript(inputs.get("transcript", transcript), "this input")
         if "video" in inputs:
-            path = check_media_path(inputs["video"])
-            self._check_streams(path)
-            return self._features(videos=path, text=text)
+            reader = self._check_streams(check_media_path(inputs["video"]))
+            return self._window_features(self._whole_clip(reader), text)
         audio, frames = inputs.get("audio"), inputs.get("frames")
         if "audio" in self.modalities and audio is None:
             raise ValueError(
-                f"This model uses audio (modalities {self.modalities}): the dict input needs 'audio' (a 1-D "
-                "waveform) and 'sampling_rate'."
+                f"This model uses audio (modalities {self.modalities}): the dict input needs 'audio' (one clip: "
+                "(samples,), (channels, samples) or (samples, channels)) and 'sampling_rate'."
             )
         if "video" in self.modalities and frames is None:
             raise ValueError(
@@ -221,43 +286,59 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
             text=text,
         )
 
-    def _segments(
-        self, path: str, info: dict, text: str | None, chunk_length_s: float, stride_length_s: float
-    ):
-        """Yield the model inputs of one window at a time (only that window is decoded)."""
-        duration = info["duration_s"]
+    def _whole_clip(self, reader: MediaReader) -> DecodedWindow:
+        window = self.processor.decode(reader)
+        duration, clip = reader.info["duration_s"], self.processor.feature_extractor.clip_seconds
+        if duration is not None and duration > clip + 0.05:
+            logger.warning(
+                "`%s` lasts %.1f s: the prediction uses its centre %.1f s (%.2f-%.2f s, audio and frames). Pass "
+                "`chunk_length_s=%.1f` for a timeline over the whole file.",
+                reader.path,
+                duration,
+                clip,
+                window.start_s,
+                window.end_s,
+                clip,
+            )
+        if window.missing:
+            raise ValueError(
+                f"`{reader.path}` holds no {' or '.join(window.missing)} data; it cannot be used."
+            )
+        return window
+
+    def _window_features(self, window: DecodedWindow, text: str | None) -> dict[str, Any]:
+        """Model inputs of one decoded window; a missing modality is replaced by silence or black frames."""
+        waveform, frames = window.waveform, window.frames
+        if "audio" in window.missing:
+            samples = max(1, round((window.end_s - window.start_s) * window.sampling_rate))
+            waveform = np.zeros(samples, dtype=np.float32)
+        if "video" in window.missing:
+            size = self.processor.video_processor.image_size
+            frames = np.zeros((self.processor.video_processor.num_frames, size, size, 3), dtype=np.uint8)
+        features = self._features(
+            videos=frames, audio=waveform, sampling_rate=window.sampling_rate, text=text
+        )
+        return {**features, "missing": list(window.missing)}
+
+    def _segments(self, reader: MediaReader, text: str | None, chunk_length_s: float, stride_length_s: float):
+        """Yield the model inputs of one window at a time (only that window is decoded, from the open file)."""
+        duration = reader.info["duration_s"]
         if not duration:
             raise ValueError(
-                f"`{path}` reports no duration; it may be truncated. Re-encode it to use chunking."
+                f"`{reader.path}` reports no duration; it may be truncated. Re-encode it to use chunking."
             )
-        audio_decoder = None
-        rate = self.processor.feature_extractor.sampling_rate
-        if "audio" in self.modalities:
-            try:
-                decoders = importlib.import_module("torchcodec.decoders")
-            except ImportError as error:  # pragma: no cover - depends on the environment
-                raise ImportError(
-                    "Chunked decoding needs `torchcodec` (`pip install torchcodec`)."
-                ) from error
-            audio_decoder = decoders.AudioDecoder(path, sample_rate=rate, num_channels=1)
-        video_processor = self.processor.video_processor
+        clip = self.processor.feature_extractor.clip_seconds
+        if chunk_length_s > clip + 1e-6:
+            logger.info(
+                "Each %.1f s window is judged on its centre %.1f s (`clip_seconds`).", chunk_length_s, clip
+            )
         for start, end in segment_bounds(duration, chunk_length_s, stride_length_s):
-            frames = waveform = None
-            if "video" in self.modalities:
-                # Full size, as the processor decodes files; it resizes on uint8 tensors.
-                frames = load_video_frames(
-                    path, video_processor.num_frames, start, end
-                )  # (num_frames, H, W, 3)
-            if audio_decoder is not None:
-                try:
-                    samples = audio_decoder.get_samples_played_in_range(start, end)
-                except (RuntimeError, ValueError) as error:
-                    raise ValueError(
-                        f"Could not decode the audio of `{path}` in [{start}, {end}] s: {error}"
-                    ) from error
-                waveform = samples.data.mean(dim=0).numpy()  # (samples,)
-            features = self._features(videos=frames, audio=waveform, sampling_rate=rate, text=text)
-            yield {**features, "start": start, "end": end}
+            window = self.processor.decode(reader, start, end)
+            if window.missing:
+                logger.info(
+                    "`%s` [%.2f, %.2f] s has no %s.", reader.path, start, end, " or ".join(window.missing)
+                )
+            yield {**self._window_features(window, text), "start": start, "end": end}
 
     def preprocess(self, inputs: Any, transcript=None, chunk_length_s=None, stride_length_s=None):
         if isinstance(inputs, dict):
@@ -272,12 +353,13 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
             )
         path = check_media_path(inputs)
         text = self._transcript(transcript, f"`{path}`")
-        info = self._check_streams(path)
+        reader = self._check_streams(path)
         if chunk_length_s is None:
-            yield {**self._features(videos=path, text=text), "start": None, "end": None, "is_last": True}
+            features = self._window_features(self._whole_clip(reader), text)
+            yield {**features, "start": None, "end": None, "is_last": True}
             return
         stride = stride_length_s if stride_length_s is not None else chunk_length_s
-        segments = self._segments(path, info, text, chunk_length_s, stride)
+        segments = self._segments(reader, text, chunk_length_s, stride)
         current = next(segments)
         for following in segments:
             yield {**current, "is_last": False}
@@ -288,12 +370,14 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
 
     def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
         extra = {key: model_inputs.pop(key) for key in ("is_last", "start", "end")}
+        extra["missing"] = model_inputs.pop("missing", [])
         dtype = self.model.dtype
         inputs = {
             key: value.to(dtype) if value.is_floating_point() else value
             for key, value in model_inputs.items()
         }
-        logits = self.model(**inputs).logits  # (batch, num_labels)
+        with inference_context(self.model, self._plan):
+            logits = self.model(**inputs).logits  # (batch, num_labels)
         return {"logits": logits, **extra}
 
     def _ranked(self, logits: torch.Tensor, top_k: int | None) -> list[dict[str, Any]]:
@@ -310,16 +394,19 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
             return self._ranked(model_outputs[0]["logits"], top_k)
         timeline = []
         for output in model_outputs:
-            ranked = self._ranked(output["logits"], top_k)
-            timeline.append(
-                {
-                    "start": float(output["start"]),
-                    "end": float(output["end"]),
-                    "label": ranked[0]["label"],
-                    "score": ranked[0]["score"],
-                    "predictions": ranked,
-                }
-            )
+            missing = list(output.get("missing") or [])
+            if set(self.modalities) - {"text"} <= set(missing):
+                ranked = [{"label": None, "score": None}]  # nothing the model uses is in this window
+            else:
+                ranked = self._ranked(output["logits"], top_k)
+            entry = {
+                "start": float(output["start"]),
+                "end": float(output["end"]),
+                "label": ranked[0]["label"],
+                "score": ranked[0]["score"],
+                "predictions": ranked if ranked[0]["label"] is not None else [],
+            }
+            timeline.append({**entry, "missing": missing} if missing else entry)
         return timeline
 
 

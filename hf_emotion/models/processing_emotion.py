@@ -6,81 +6,77 @@ It combines :class:`EmotionFeatureExtractor` (audio → ``input_features``), :cl
 This file travels to the Hub (``register_for_auto_class``): module-level imports are limited to the standard
 library, numpy, torch, transformers and siblings.
 
-Text featurizer hook (duck typed, so any object works): it must be callable as ``featurizer(list_of_texts) ->
-np.ndarray (batch, dim)``, have ``to_dict()`` returning JSON-serialisable data, and a classmethod
-``from_dict(data)``. The processor's JSON stores ``{"featurizer_class", "featurizer_module", "config"}``; on load
-the class is imported from the sibling module of that name (``hf_emotion.models.text_featurization`` in-process,
-or the copy saved next to the processor for ``trust_remote_code=True`` loading).
+Text featurizers come from a fixed registry, :data:`TEXT_FEATURIZERS` (class name → class; `TfidfTextFeaturizer`
+is registered). The processor's JSON stores ``{"featurizer_class": name, "config": featurizer.to_dict()}`` and
+loading looks the name up in the registry only: nothing in a saved folder decides which code is imported. A custom
+featurizer (callable as ``featurizer(list_of_texts) -> np.ndarray (batch, dim)``, with ``to_dict()`` and a
+classmethod ``from_dict(data)``; ``fit(texts)`` and ``is_fitted`` if it learns from data) is registered with :func:`register_text_featurizer` before loading.
+
+**The processor is a run's one fitted artifact.** Build it once from the model config
+(:meth:`EmotionProcessor.from_model_config`), fit it on the training split (:meth:`EmotionProcessor.fit`: TF-IDF
+vocabulary and IDF, and per-bin audio normalisation statistics when ``do_normalize`` is on), use it for every
+feature, attach it to the model (``model.processor = processor``) and it is saved with the weights.
 """
 
 from __future__ import annotations
 
-import contextvars
-import importlib
 import logging
 import os
-import shutil
-import sys
-from pathlib import Path
+import types
 from typing import Any
 
 import numpy as np
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
+from .decoding import DecodedWindow, decode_window
 from .feature_extraction_emotion import EmotionFeatureExtractor
+from .modeling_common import MODALITIES, MODEL_INPUT_NAMES, check_modalities
+from .text_featurization import TfidfTextFeaturizer
 from .video_processing_emotion import EmotionVideoProcessor
 
 logger = logging.getLogger(__name__)
 
-MODALITIES = ("audio", "video", "text")
-_LOADING_FROM: contextvars.ContextVar[str | None] = contextvars.ContextVar("_LOADING_FROM", default=None)
+TEXT_FEATURIZERS: dict[str, type] = {"TfidfTextFeaturizer": TfidfTextFeaturizer}
+"""The text featurizer classes a saved processor may name (see :func:`register_text_featurizer`)."""
+
+# `transformers.Trainer` aligns special tokens with `processing_class.tokenizer` before training; this processor
+# has no tokenizer and so no special tokens to align.
+_NO_SPECIAL_TOKENS = types.SimpleNamespace(bos_token_id=None, eos_token_id=None, pad_token_id=None)
+
+
+def register_text_featurizer(featurizer_class: type) -> type:
+    """Allow processors to save and load `featurizer_class` (usable as a class decorator)."""
+    missing = [m for m in ("__call__", "to_dict", "from_dict") if not hasattr(featurizer_class, m)]
+    if missing:
+        raise ValueError(f"A text featurizer class needs {missing}; {featurizer_class.__name__} lacks them.")
+    TEXT_FEATURIZERS[featurizer_class.__name__] = featurizer_class
+    return featurizer_class
 
 
 def _featurizer_spec(featurizer: Any) -> dict[str, Any]:
-    """The JSON form of a text featurizer: where its class lives and its own `to_dict()`."""
-    cls = type(featurizer)
-    return {
-        "featurizer_class": cls.__name__,
-        "featurizer_module": cls.__module__.rsplit(".", 1)[-1],
-        "featurizer_import_path": cls.__module__,
-        "config": featurizer.to_dict(),
-    }
+    """The JSON form of a text featurizer: its registered class name and its own `to_dict()`."""
+    name = type(featurizer).__name__
+    if TEXT_FEATURIZERS.get(name) is not type(featurizer):
+        raise ValueError(
+            f"The text featurizer class {name} is not registered; call "
+            "`hf_emotion.models.processing_emotion.register_text_featurizer` with it before saving."
+        )
+    return {"featurizer_class": name, "config": featurizer.to_dict()}
 
 
 def _featurizer_from_spec(spec: dict[str, Any]) -> Any:
-    """Rebuild a text featurizer from its JSON form (see the module docstring).
-
-    The class is looked up, in order: in the sibling module named `featurizer_module` (in-process
-    ``hf_emotion.models.text_featurization``); in an installed module `featurizer_import_path`; and, only when this
-    file itself runs as trusted remote code, in the copy of that module saved beside the processor.
-    """
-    module_name, class_name = spec.get("featurizer_module"), spec.get("featurizer_class")
-    if not (isinstance(module_name, str) and module_name.isidentifier() and isinstance(class_name, str)):
+    """Rebuild a text featurizer from its JSON form, looking its class up in :data:`TEXT_FEATURIZERS` only."""
+    name = spec.get("featurizer_class") if isinstance(spec, dict) else None
+    if not isinstance(name, str) or not isinstance(spec.get("config"), dict):
         raise ValueError(f"`text_featurizer` in the processor config is malformed: {spec!r}.")
-    candidates = [f"{__package__}.{module_name}"]
-    import_path = spec.get("featurizer_import_path")
-    if isinstance(import_path, str) and not __name__.startswith("transformers_modules"):
-        candidates.append(import_path)
-    featurizer_class = None
-    for candidate in candidates:
-        try:
-            featurizer_class = getattr(importlib.import_module(candidate), class_name)
-            break
-        except (ImportError, AttributeError):
-            continue
-    if featurizer_class is None:
-        source = _LOADING_FROM.get()
-        if not __name__.startswith("transformers_modules") or source is None:
-            raise ValueError(
-                f"The processor config names the text featurizer `{import_path or module_name}.{class_name}`, "
-                "which cannot be imported here; install or import the package that defines it."
-            )
-        # This file runs as remote code the user already trusted: load the featurizer saved beside it.
-        from transformers.dynamic_module_utils import get_class_from_dynamic_module
-
-        featurizer_class = get_class_from_dynamic_module(f"{module_name}.{class_name}", source)
-    return featurizer_class.from_dict(spec["config"])
+    if name not in TEXT_FEATURIZERS:
+        raise ValueError(
+            f"The processor config names the text featurizer `{name}`, which is not a registered class "
+            f"({sorted(TEXT_FEATURIZERS)}). Classes named in a saved file are never imported: register yours with "
+            "`register_text_featurizer` (or load with `trust_remote_code=True` from code that registers it) first."
+        )
+    return TEXT_FEATURIZERS[name].from_dict(spec["config"])
 
 
 def _as_list(value: Any) -> list:
@@ -95,8 +91,8 @@ class EmotionProcessor(ProcessorMixin):
         feature_extractor (`EmotionFeatureExtractor`, *optional*): audio features; defaults to the paper's
             (`tucker_av`) log-Mel 128 × 256 over 3 s at 16 kHz.
         video_processor (`EmotionVideoProcessor`, *optional*): frames; defaults to 90 frames, 224 px, ImageNet.
-        text_featurizer (*optional*): an object with ``__call__(texts) -> np.ndarray``, ``to_dict()`` and
-            ``from_dict()`` (e.g. `TfidfTextFeaturizer`), or its saved dict form.
+        text_featurizer (*optional*): a registered featurizer (e.g. `TfidfTextFeaturizer`, fitted or not; see
+            :func:`register_text_featurizer`), or its saved dict form.
         modalities (`list[str]`, *optional*, defaults to `["audio", "video"]`, plus `"text"` when a featurizer is
             set): which inputs `__call__` produces from a video path.
 
@@ -122,33 +118,46 @@ class EmotionProcessor(ProcessorMixin):
         video_processor = video_processor if video_processor is not None else EmotionVideoProcessor()
         if isinstance(text_featurizer, dict):
             text_featurizer = _featurizer_from_spec(text_featurizer)
-        if text_featurizer is not None:
-            missing = [m for m in ("__call__", "to_dict") if not hasattr(text_featurizer, m)]
-            if missing or not hasattr(type(text_featurizer), "from_dict"):
-                raise ValueError(
-                    "`text_featurizer` must be callable on a list of texts and have `to_dict()` and a `from_dict()` "
-                    f"classmethod; {type(text_featurizer).__name__} lacks {missing or ['from_dict']}."
-                )
+        if text_featurizer is not None and TEXT_FEATURIZERS.get(type(text_featurizer).__name__) is not type(
+            text_featurizer
+        ):
+            raise ValueError(
+                f"`text_featurizer` must be a registered featurizer ({sorted(TEXT_FEATURIZERS)}), got "
+                f"{type(text_featurizer).__name__}; register its class with `register_text_featurizer` first."
+            )
         self.text_featurizer = text_featurizer
         if modalities is None:
             modalities = ["audio", "video"] + (["text"] if text_featurizer is not None else [])
-        modalities = _as_list(modalities)
-        if (
-            not modalities
-            or any(m not in MODALITIES for m in modalities)
-            or len(set(modalities)) != len(modalities)
-        ):
-            raise ValueError(
-                f"`modalities` must be a non-empty subset of {list(MODALITIES)}, got {modalities}."
-            )
-        self.modalities = [m for m in MODALITIES if m in modalities]
+        self.modalities = list(check_modalities(_as_list(modalities), MODALITIES))
+        if video_processor.clip_seconds not in (None, feature_extractor.clip_seconds):
+            logger.info("Sampling frames over the audio's %s s clip span.", feature_extractor.clip_seconds)
+            video_processor.clip_seconds = feature_extractor.clip_seconds  # audio and frames: the same span
         super().__init__(feature_extractor=feature_extractor, video_processor=video_processor)
+
+    def decode(self, source: Any, start_s: float | None = None, end_s: float | None = None) -> DecodedWindow:
+        """Audio and frames of one window of a media file (a path or an open `MediaReader`), for this processor's
+        modalities and settings: `decode_window` over the centre `clip_seconds` of the window (default: the whole
+        file). `__call__` with video paths and the pipeline's timeline both decode through this."""
+        return decode_window(
+            source,
+            start_s,
+            end_s,
+            sampling_rate=self.feature_extractor.sampling_rate,
+            num_frames=self.video_processor.num_frames,
+            short_side=self.video_processor.decode_short_side,
+            max_seconds=self.feature_extractor.clip_seconds,
+            need_audio="audio" in self.modalities,
+            need_video="video" in self.modalities,
+        )
 
     @classmethod
     def from_model_config(cls, config: Any, text_featurizer: Any = None, **overrides) -> EmotionProcessor:
-        """A processor matching a model config, reading (when present) `audio_feature_type`, `num_mel_bins`,
-        `num_audio_frames`, `num_mfcc`, `num_frames`, `image_size`, `video_normalization` and `modalities`.
-        Keyword `overrides` go to the feature extractor or video processor that accepts them."""
+        """The one place a processor is built from a model config, reading (when present) `audio_feature_type`,
+        `num_mel_bins`, `num_audio_frames`, `num_mfcc`, `num_frames`, `image_size`, `video_normalization`,
+        `modalities` and `text_feature_dim`. With `"text"` in the modalities and no `text_featurizer`, an unfitted
+        ``TfidfTextFeaturizer(max_features=config.text_feature_dim)`` is set: fit it with :meth:`fit`. Keyword
+        `overrides` go to the feature extractor (e.g. ``do_normalize=True``) or the video processor (e.g.
+        ``crop_faces=True``), whichever accepts them."""
 
         def read(name: str, default: Any) -> Any:
             value = getattr(config, name, None)
@@ -171,31 +180,14 @@ class EmotionProcessor(ProcessorMixin):
             )
             target[key] = value
         modalities = getattr(config, "modalities", None)
-        if text_featurizer is None and modalities is not None and "text" in modalities:
-            # Unfitted until `fit(texts=...)`: its vocabulary is learnt from the training transcripts.
-            text_module = importlib.import_module(f"{__package__}.text_featurization")
-            text_featurizer = text_module.TfidfTextFeaturizer(max_features=read("text_feature_dim", None))
+        if text_featurizer is None and "text" in (modalities or ()):
+            text_featurizer = TfidfTextFeaturizer(max_features=getattr(config, "text_feature_dim", None))
         return cls(
             feature_extractor=EmotionFeatureExtractor(**audio_kwargs),
             video_processor=EmotionVideoProcessor(**video_kwargs),
             text_featurizer=text_featurizer,
             modalities=list(modalities) if modalities is not None else None,
         )
-
-    def fit(self, texts: Any = None, audio: Any = None, sampling_rate: int | None = None) -> EmotionProcessor:
-        """Learn from a training split what is learnt from data, in place: the text featurizer's vocabulary and
-        IDF from `texts` (when "text" is a modality), and the audio normalisation statistics from `audio` clips
-        (when given; see `EmotionFeatureExtractor.fit_normalization`). Returns `self`."""
-        if texts is not None and "text" in self.modalities:
-            if self.text_featurizer is None or not hasattr(self.text_featurizer, "fit"):
-                raise ValueError(
-                    "This processor has no fittable `text_featurizer`; build it with "
-                    "`EmotionProcessor.from_model_config(config)` for a config whose modalities include 'text'."
-                )
-            self.text_featurizer.fit(list(texts))
-        if audio is not None:
-            self.feature_extractor.fit_normalization(audio, sampling_rate=sampling_rate)
-        return self
 
     # Serialisation ---------------------------------------------------------------------------------------------
 
@@ -205,22 +197,13 @@ class EmotionProcessor(ProcessorMixin):
             output = super().to_dict()
         finally:
             self.text_featurizer = featurizer
-        output["text_featurizer"] = _featurizer_spec(featurizer) if featurizer is not None else None
+        fitted = featurizer is not None and getattr(featurizer, "is_fitted", True)
+        if featurizer is not None and not fitted:
+            logger.warning(
+                "The processor's text featurizer is not fitted and is not saved; call `fit(texts=...)`."
+            )
+        output["text_featurizer"] = _featurizer_spec(featurizer) if fitted else None
         return output
-
-    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
-        files = super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
-        if self._auto_class is not None and self.text_featurizer is not None:
-            # Ship the featurizer's code beside the processor's, so `trust_remote_code=True` loading finds it.
-            from transformers.dynamic_module_utils import get_relative_import_files
-
-            module_file = getattr(sys.modules.get(type(self.text_featurizer).__module__), "__file__", None)
-            if module_file is not None:
-                for needed in [module_file, *get_relative_import_files(module_file)]:
-                    destination = Path(save_directory) / Path(needed).name
-                    if not destination.exists():
-                        shutil.copyfile(needed, destination)
-        return files
 
     @classmethod
     def _get_arguments_from_pretrained(cls, pretrained_model_name_or_path, processor_dict=None, **kwargs):
@@ -231,13 +214,47 @@ class EmotionProcessor(ProcessorMixin):
             EmotionVideoProcessor.from_pretrained(pretrained_model_name_or_path, **kwargs),
         ]
 
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> EmotionProcessor:
-        token = _LOADING_FROM.set(os.fspath(pretrained_model_name_or_path))
-        try:
-            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        finally:
-            _LOADING_FROM.reset(token)
+    @property
+    def tokenizer(self) -> Any:
+        """No tokenizer (text goes through `text_featurizer`): an object whose special-token ids are all `None`,
+        which is what `transformers.Trainer` reads from a processor before training."""
+        return _NO_SPECIAL_TOKENS
+
+    # Fitting ---------------------------------------------------------------------------------------------------
+
+    def fit(self, texts: Any = None, audio: Any = None, sampling_rate: int | None = None) -> EmotionProcessor:
+        """Learn what is learnt from data, on the training split only; returns `self`.
+
+        Args:
+            texts (iterable of `str`, *optional*): training transcripts. With `"text"` in `modalities`, a
+                `TfidfTextFeaturizer` is fitted on them (vocabulary and IDF) when the processor has none yet, or
+                the given unfitted featurizer is fitted. Required for a text processor without a fitted featurizer.
+            audio (iterable, *optional*): the training clips, one item per clip in any form the feature extractor
+                takes (arrays at `sampling_rate`, paths, ``{"array", "sampling_rate"}`` dicts). When the feature
+                extractor has ``do_normalize=True``, its per-bin mean/std are fitted on them (for features already
+                computed without normalisation use ``processor.feature_extractor.fit_normalization_from_features``).
+            sampling_rate (`int`, *optional*): the rate of array clips.
+        """
+        featurizer = self.text_featurizer
+        if "text" in self.modalities and not getattr(featurizer, "is_fitted", featurizer is not None):
+            if texts is None:
+                raise ValueError(
+                    "This processor uses text: pass the training transcripts, `fit(texts=...)`, to fit its TF-IDF."
+                )
+            self.text_featurizer = (featurizer if featurizer is not None else TfidfTextFeaturizer()).fit(
+                texts
+            )
+        elif texts is not None and "text" not in self.modalities:
+            logger.info("Ignoring `texts`: the processor's modalities %s have no text.", self.modalities)
+        if getattr(self.feature_extractor, "do_normalize", False) and audio is None:
+            if self.feature_extractor.normalization_mean is None:  # not fitted from features already
+                raise ValueError(
+                    "The feature extractor normalises (`do_normalize=True`): pass the training clips, "
+                    "`fit(audio=...)`, to fit its statistics."
+                )
+        elif getattr(self.feature_extractor, "do_normalize", False):
+            self.feature_extractor.fit_normalization(audio, sampling_rate=sampling_rate)
+        return self
 
     # Processing ------------------------------------------------------------------------------------------------
 
@@ -280,6 +297,15 @@ class EmotionProcessor(ProcessorMixin):
             batch = [videos] if single else list(videos)
             if all(isinstance(v, (str, os.PathLike)) for v in batch):
                 video_paths = batch
+                if audio is None:  # each file opened once: its sound and frames from the same window
+                    windows = [self.decode(path) for path in video_paths]
+                    for window in windows:
+                        if window.missing:
+                            raise ValueError(f"`{window.path}` holds no {' or '.join(window.missing)} data.")
+                    batch = [window.frames for window in windows]
+                    if "audio" in self.modalities:
+                        audio = [window.waveform for window in windows]
+                        sampling_rate = self.feature_extractor.sampling_rate
             if "video" in self.modalities:
                 data.update(self.video_processor(batch, return_tensors=None))
         if "audio" in self.modalities:
@@ -318,8 +344,7 @@ class EmotionProcessor(ProcessorMixin):
 
     @property
     def model_input_names(self) -> list[str]:
-        names = {"audio": "input_features", "video": "pixel_values_videos", "text": "text_features"}
-        return [names[m] for m in self.modalities]
+        return [MODEL_INPUT_NAMES[m] for m in self.modalities]
 
 
 EmotionProcessor.register_for_auto_class("AutoProcessor")

@@ -17,7 +17,7 @@ import torch
 from transformers.image_processing_utils import BatchFeature
 from transformers.video_processing_utils import VideoProcessorMixin
 
-from .decoding import is_decoder, load_video_frames, sample_decoder_frames
+from .decoding import decode_window, is_decoder, resize_short_side, sample_decoder_frames
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class EmotionVideoProcessorKwargs(TypedDict, total=False):
     crop_faces: bool
     face_detection_frames: int
     face_margin: float
+    clip_seconds: float
 
 
 def uniform_indices(num_available: int, num_frames: int) -> np.ndarray:
@@ -157,6 +158,14 @@ class EmotionVideoProcessor(VideoProcessorMixin):
         face_detection_frames (`int`, *optional*, defaults to 5): frames probed by the face detector.
         face_margin (`float`, *optional*, defaults to 0.4): margin added on each side of the face box, as a
             fraction of its size.
+        clip_seconds (`float`, *optional*, defaults to 3.0): a video file longer than this is sampled over its
+            centre `clip_seconds` only — the span the audio feature extractor (same setting, same default) takes
+            its sound from, so audio and frames always cover the same span. `None` samples the whole file. For a
+            prediction over all of a long file, use the pipeline's ``chunk_length_s`` (a timeline).
+
+    Video files are decoded by `decode_window`, shrinking frames chunk by chunk to a shorter side of
+    `decode_short_side` (`image_size`, or 3 × `image_size` with `crop_faces` so that a face a third of the frame
+    high still gets `image_size` pixels), so a 4K file costs memory in proportion to the output, not the source.
 
     Output: ``pixel_values_videos`` of shape (batch, num_frames, 3, image_size, image_size), float32.
 
@@ -184,6 +193,7 @@ class EmotionVideoProcessor(VideoProcessorMixin):
         crop_faces: bool = False,
         face_detection_frames: int = 5,
         face_margin: float = 0.4,
+        clip_seconds: float | None = 3.0,
         **kwargs,
     ):
         kwargs.pop("video_processor_type", None)
@@ -205,6 +215,16 @@ class EmotionVideoProcessor(VideoProcessorMixin):
         self.crop_faces = bool(crop_faces)
         self.face_detection_frames = int(face_detection_frames)
         self.face_margin = float(face_margin)
+        if clip_seconds is not None and not clip_seconds > 0:
+            raise ValueError(
+                f"`clip_seconds` must be positive (or None for the whole file), got {clip_seconds}."
+            )
+        self.clip_seconds = None if clip_seconds is None else float(clip_seconds)
+
+    @property
+    def decode_short_side(self) -> int:
+        """The shorter side frames are shrunk to while decoding: `image_size`, or 3 × it for face cropping."""
+        return self.image_size * (3 if self.crop_faces else 1)
 
     # Inputs ----------------------------------------------------------------------------------------------------
 
@@ -223,12 +243,17 @@ class EmotionVideoProcessor(VideoProcessorMixin):
     def load_clip(self, video: Any, name: str = "videos") -> torch.Tensor:
         """One video in any accepted form → (num_frames, height, width, 3) uint8, sampled uniformly in time."""
         if isinstance(video, (str, os.PathLike)):
-            frames = load_video_frames(
-                video, self.num_frames
-            )  # full size: resizing is cheaper in torch (uint8)
-            return torch.from_numpy(frames)
+            window = decode_window(
+                video,
+                num_frames=self.num_frames,
+                short_side=self.decode_short_side,
+                max_seconds=self.clip_seconds,
+                need_audio=False,
+            )
+            return torch.from_numpy(window.frames)
         if is_decoder(video, "video"):
-            return torch.from_numpy(sample_decoder_frames(video, self.num_frames))
+            frames = sample_decoder_frames(video, self.num_frames, short_side=self.decode_short_side)
+            return torch.from_numpy(frames)
         frames = _frames_to_uint8(video, name)
         return frames[torch.from_numpy(uniform_indices(frames.shape[0], self.num_frames))]
 
@@ -240,18 +265,8 @@ class EmotionVideoProcessor(VideoProcessorMixin):
         Resizing runs on uint8 channels-last tensors (bilinear with antialiasing), torch's vectorised fast path:
         about 10x cheaper than in float and than FFmpeg's scaler for 720p → 224 px.
         """
-        height, width = frames.shape[1], frames.shape[2]
-        scale = self.image_size / min(height, width)
-        new_h, new_w = max(self.image_size, round(height * scale)), max(self.image_size, round(width * scale))
-        clip = frames.permute(0, 3, 1, 2)  # (T, 3, H, W), a channels-last view
-        if (new_h, new_w) != (height, width):
-            clip = torch.nn.functional.interpolate(
-                clip.contiguous(memory_format=torch.channels_last),
-                size=(new_h, new_w),
-                mode="bilinear",
-                align_corners=False,
-                antialias=scale < 1,
-            )  # (T, 3, new_h, new_w) uint8
+        clip = resize_short_side(frames, self.image_size).permute(0, 3, 1, 2)  # (T, 3, H', W')
+        new_h, new_w = clip.shape[2], clip.shape[3]
         top, left = (new_h - self.image_size) // 2, (new_w - self.image_size) // 2
         return clip[:, :, top : top + self.image_size, left : left + self.image_size].float()
 

@@ -16,8 +16,8 @@ from .loop import (
     check_dataset_labels,
     evaluate_model,
     predict,
-    prepare_output_dir,
     save_history,
     train_model,
 )
 from .prepare import load_or_prepare, prepare_features
+from .run_folder import atomic_write_text, prepare_output_dir, safe_output_dir

@@ -30,14 +30,14 @@ logger = logging.getLogger(__name__)
 
 SUMMARY_METRICS = (
     "accuracy",
-    "unweighted_accuracy",
+    "uar",
     "macro_f1",
     "macro_precision",
     "macro_recall",
     "macro_specificity",
     "mcc",
 )
-"""Fold metrics summarised as mean ± std (accuracy = WA, unweighted_accuracy = UA/UAR)."""
+"""Fold metrics summarised as mean ± std (accuracy = WA, uar = UA/UAR)."""
 
 
 def fold_count(
@@ -99,9 +99,7 @@ def run_cross_validation(
         row["per_class_f1"] = {name: values["f1"] for name, values in metrics["per_class"].items()}
         row["confusion_matrix"] = metrics["confusion_matrix"]
         rows.append(row)
-        logger.info(
-            "fold %d: accuracy %.3f, UAR %.3f", fold, metrics["accuracy"], metrics["unweighted_accuracy"]
-        )
+        logger.info("fold %d: accuracy %.3f, UAR %.3f", fold, metrics["accuracy"], metrics["uar"])
     summary = {}
     for name in SUMMARY_METRICS:
         values = np.array([row[name] for row in rows], dtype=float)
@@ -122,7 +120,7 @@ def run_cross_validation(
 
 def format_markdown(report: dict[str, Any], title: str = "Cross-validation") -> str:
     """A per-fold table and a mean ± std row."""
-    columns = ("accuracy", "unweighted_accuracy", "macro_f1", "mcc")
+    columns = ("accuracy", "uar", "macro_f1", "mcc")
     header = "| fold | test speakers | train / test clips | accuracy (WA) | UAR | macro-F1 | MCC |"
     lines = [f"### {title}", "", header, "|---|---|---|---|---|---|---|"]
     for row in report["folds"]:

@@ -12,6 +12,7 @@ from transformers import PretrainedConfig
 
 from hf_emotion.data import get_fold, load_corpus, make_synthetic_corpus
 from hf_emotion.data.corpora import CORPORA
+from hf_emotion.data.loading import check_exists
 from hf_emotion.models.modeling_common import EmotionFrameEncoder
 from hf_emotion.models.processing_emotion import EmotionProcessor
 
@@ -35,15 +36,13 @@ def load_labelled_corpus(
         raise ValueError(f"Unknown corpus {corpus!r}; choose one of {sorted(CORPORA)}.")
     if key == "synthetic" and make_synthetic:
         make_synthetic_corpus(data_dir, n_actors=synthetic_actors, seed=seed, **kwargs)
-    if not Path(data_dir).exists():
-        raise FileNotFoundError(
-            f"The corpus folder {data_dir} does not exist"
-            + (
-                " (run `hf-emotion make-corpus` first, or pass --make_synthetic)."
-                if key == "synthetic"
-                else "."
-            )
-        )
+    check_exists(
+        data_dir,
+        "corpus folder",
+        "run `hf-emotion make-corpus` first, or pass --make_synthetic"
+        if key == "synthetic"
+        else "pass the folder that holds the corpus",
+    )
     return load_corpus(key, data_dir)
 
 
@@ -101,12 +100,15 @@ def load_experiment(
     cache_dir: str | Path | None = None,
     frozen_backbone: bool | None = None,
     seed: int = 0,
+    strict: bool = False,
+    skipped: list[dict[str, str]] | None = None,
     **corpus_kwargs: Any,
 ) -> tuple[PretrainedConfig, EmotionProcessor, Dataset, EmotionFrameEncoder | None]:
     """The model config (labels from the data), the run's processor and the prepared features of an experiment: from
     `features_dir` when given, else from the corpus in `data_dir` (prepared once, cached in `cache_dir`).
     `frozen_backbone`, when given, overrides the config's `freeze_backbone` (True: cached frame features of a
-    frozen backbone; False: the backbone trains on pixels).
+    frozen backbone; False: the backbone trains on pixels). Clips that cannot be read are left out and listed
+    in `skipped` (``{"path", "reason"}``), or raise with `strict` (see `load_or_prepare`).
 
     Returns:
         `(config, processor, features, frame_encoder)`: `processor` is the run's one processor, built from the
@@ -127,5 +129,7 @@ def load_experiment(
     dataset = load_labelled_corpus(corpus, data_dir, seed=seed, **corpus_kwargs)
     config = build_config(model_type, label_names(dataset), preset, overrides)
     processor = EmotionProcessor.from_model_config(config)
-    features, encoder = load_or_prepare(dataset, config, cache_dir=cache_dir, seed=seed, processor=processor)
+    features, encoder = load_or_prepare(
+        dataset, config, cache_dir=cache_dir, seed=seed, strict=strict, skipped=skipped, processor=processor
+    )
     return config, processor, features, encoder

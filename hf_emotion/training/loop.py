@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import math
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,11 +37,10 @@ from transformers import PreTrainedModel, get_scheduler
 
 from hf_emotion.metrics.emotion_metrics import compute_emotion_metrics
 
+from .checkpoints import STATE_FILE, CheckpointError, find_checkpoint, save_checkpoint
 from .collate import EmotionDataCollator, EpochShuffleSampler, apply_modality_dropout, model_input_names
 
 logger = logging.getLogger(__name__)
-
-STATE_FILE = "trainer_state.json"
 
 
 @dataclass
@@ -61,11 +59,10 @@ class LoopArguments:
     gradient_accumulation_steps: int = 1
     max_grad_norm: float | None = 1.0
     mixed_precision: str | None = None  # "no", "bf16" or "fp16"; None: the Accelerate config's (else "no")
-    augment: bool | None = (
-        None  # train-time augmentation; None: the paper's choice (tucker_av on, rmlstm off)
-    )
+    augment: bool | None = None  # train-time augmentation; None: the paper's (tucker_av on, rmlstm off)
     modality_dropout: float = 0.0  # probability of zeroing one modality's input per training clip
     checkpointing_steps: int | None = None  # save_state every N optimiser steps
+    save_total_limit: int | None = None  # keep only the newest N complete checkpoints
     resume_from_checkpoint: str | None = None  # a checkpoint folder, or "latest" under output_dir
     max_steps_this_run: int | None = None  # stop early (after checkpointing) to simulate an interruption
     seed: int = 0
@@ -185,46 +182,11 @@ def check_dataset_labels(dataset: Dataset, config, split: str = "dataset") -> No
         )
 
 
-def prepare_output_dir(path: str | Path, overwrite: bool = False, resuming: bool = False) -> Path:
-    """Create `path`; refuse a non-empty one unless `overwrite` (then it is emptied) or the run resumes in it."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"The output path {path} is a file, not a folder.")
-    if path.is_dir() and any(path.iterdir()) and not resuming:
-        if not overwrite:
-            raise ValueError(
-                f"The output folder {path} already exists and is not empty; pass --overwrite to replace it "
-                "(or choose another folder)."
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _config_fingerprint(model: PreTrainedModel) -> dict[str, Any]:
     data = model.config.to_dict()
     for volatile in ("transformers_version", "_name_or_path", "architectures", "dtype", "torch_dtype"):
         data.pop(volatile, None)
     return json.loads(json.dumps(data, sort_keys=True, default=str))
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def find_checkpoint(output_dir: str | Path, resume_from_checkpoint: str) -> Path:
-    """Resolve ``"latest"`` (the highest ``checkpoints/step_N`` under `output_dir`) or a checkpoint folder."""
-    if resume_from_checkpoint == "latest":
-        candidates = sorted(
-            (Path(output_dir) / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[-1])
-        )
-        if not candidates:
-            raise FileNotFoundError(f"No checkpoint to resume from under {Path(output_dir) / 'checkpoints'}.")
-        return candidates[-1]
-    path = Path(resume_from_checkpoint)
-    if not (path / STATE_FILE).is_file():
-        raise FileNotFoundError(f"{path} is not a checkpoint of this loop (no {STATE_FILE} inside).")
-    return path
 
 
 def _check_resume(state: dict, expected: dict, path: Path) -> None:
@@ -362,7 +324,13 @@ def train_model(
         checkpoint = find_checkpoint(args.output_dir, args.resume_from_checkpoint)
         state = json.loads((checkpoint / STATE_FILE).read_text())
         _check_resume(state, expected, checkpoint)
-        accelerator.load_state(str(checkpoint))
+        try:
+            accelerator.load_state(str(checkpoint))
+        except Exception as error:  # torch, safetensors and accelerate errors of a damaged file
+            raise CheckpointError(
+                f"Cannot load the checkpoint {checkpoint}: {' '.join(str(error).split())[:200]}. Resume from an "
+                "earlier checkpoint (move this one aside)."
+            ) from error
         global_step, history = state["global_step"], state["history"]
         logger.info("Resumed from %s at step %d", checkpoint, global_step)
 
@@ -418,7 +386,9 @@ def train_model(
                 progress.set_postfix(loss=f"{entry['loss']:.3f}")
                 window = []
             if args.checkpointing_steps and global_step % args.checkpointing_steps == 0:
-                save_checkpoint(accelerator, args.output_dir, global_step, expected, history)
+                save_checkpoint(
+                    accelerator, args.output_dir, global_step, expected, history, args.save_total_limit
+                )
             if global_step >= total_steps:
                 break
             if args.max_steps_this_run and steps_this_run >= args.max_steps_this_run:
@@ -434,7 +404,7 @@ def train_model(
                     "step": global_step,
                     "epoch": epoch,
                     "eval_accuracy": eval_metrics["accuracy"],
-                    "eval_unweighted_accuracy": eval_metrics["unweighted_accuracy"],
+                    "eval_uar": eval_metrics["uar"],
                     "eval_macro_f1": eval_metrics["macro_f1"],
                 }
             )
@@ -445,19 +415,6 @@ def train_model(
     if eval_dataset is not None and not stopped_early and (eval_metrics is None or not args.eval_every_epoch):
         eval_metrics = evaluate_model(model, eval_dataset, args.per_device_eval_batch_size, accelerator)
     return TrainResult(global_step, history, eval_metrics, stopped_early)
-
-
-def save_checkpoint(
-    accelerator: Accelerator, output_dir: str | Path, step: int, expected: dict, history
-) -> Path:
-    """`accelerator.save_state` (safetensors weights) plus the JSON state a resume checks against."""
-    path = Path(output_dir) / "checkpoints" / f"step_{step}"
-    accelerator.save_state(str(path), safe_serialization=True)
-    if accelerator.is_main_process:
-        state = {"global_step": step, **expected, "history": history, "digest": _digest(expected)}
-        (path / STATE_FILE).write_text(json.dumps(state, indent=1))
-    accelerator.wait_for_everyone()
-    return path
 
 
 def save_history(history: list[dict], path: str | Path, args: LoopArguments | None = None) -> None:

@@ -1,8 +1,8 @@
 """Train one fold and write a run's outputs: the model with its processor, metrics, history and figures.
 
-The run's one processor travels with the model (`model.processor`): `train_fold` attaches it, `save_model`
-writes the self-contained folder (weights, config with ``auto_map`` and ``custom_pipelines``, the code, the
-processor) and the figures use the features that processor made.
+The run's one processor travels with the model (`model.processor`): `train_fold` attaches it,
+`model.save_pretrained` writes it into the self-contained folder (weights, config with ``auto_map`` and
+``custom_pipelines``, the code, the processor) and the figures use the features that processor made.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def train_fold(
     accelerator: Accelerator | None = None,
 ) -> tuple[PreTrainedModel, TrainResult]:
     """A freshly initialised model (seeded with `args.seed`) trained on ``splits["train"]`` and evaluated on
-    ``splits["test"]``; it carries the run's `processor` as `model.processor` (saved with it by `save_model`).
+    ``splits["test"]``; it carries the run's `processor` as `model.processor` (saved with it by
+    `model.save_pretrained`).
 
     `splits` and `config` are those :func:`hf_emotion.training.prepare.fit_processor` returned for this
     `processor` (fitted on the training split)."""
@@ -48,25 +49,6 @@ def train_fold(
     accelerator = accelerator or build_accelerator(args)
     result = train_model(model, splits["train"], args, eval_dataset=splits["test"], accelerator=accelerator)
     return accelerator.unwrap_model(model), result
-
-
-def save_model(model: PreTrainedModel, directory: str | Path) -> Path:
-    """Write the model's self-contained folder: safetensors weights, the config with ``auto_map`` and
-    ``custom_pipelines``, the model, processor and pipeline code, and the fitted processor (`model.processor`),
-    so that ``pipeline("audio-visual-emotion-recognition", model=directory, trust_remote_code=True)`` works where
-    `hf_emotion` is not installed."""
-    from transformers import pipeline
-
-    from hf_emotion.models.pipeline_emotion import TASK, register_pipeline
-
-    processor = getattr(model, "processor", None)
-    if processor is None:
-        raise ValueError(
-            "The model carries no fitted processor (`model.processor`); train it with `train_fold`."
-        )
-    register_pipeline()
-    pipeline(TASK, model=model, processor=processor).save_pretrained(directory)
-    return Path(directory)
 
 
 @torch.no_grad()
@@ -98,7 +80,7 @@ def write_run_outputs(
     dataset_names: tuple[str, ...] = ("synthetic",),
     protocol: str | None = None,
 ) -> dict[str, Path]:
-    """Write ``model/`` (:func:`save_model` + model card), ``metrics.json``, ``history.json`` and the figures
+    """Write ``model/`` (`model.save_pretrained` with the run's processor, + model card), ``metrics.json``, ``history.json`` and the figures
     (confusion matrices, per-class F1, training curves, attention maps, feature correlation). `test_dataset` is
     the test split as the model's processor prepared it (the one the evaluation used)."""
     from hf_emotion import plots
@@ -107,7 +89,12 @@ def write_run_outputs(
     output_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
     model_dir = output_dir / "model"
-    files["model"] = save_model(model, model_dir)
+    if getattr(model, "processor", None) is None:
+        raise ValueError(
+            "The model carries no fitted processor (`model.processor`); train it with `train_fold`."
+        )
+    model.save_pretrained(model_dir)  # weights, config, code, pipeline and the run's fitted processor
+    files["model"] = model_dir
     metrics = result.eval_metrics
     if metrics is not None:
         payload = {**metrics, **(extra or {})}

@@ -20,9 +20,9 @@ frozen backbone the embeddings came from) and ``prepare_info.json`` (what was co
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,13 @@ from hf_emotion.models.modeling_common import EmotionFrameEncoder
 from hf_emotion.models.processing_emotion import EmotionProcessor
 
 from .factory import build_frame_encoder
+from .feature_cache import (
+    check_cache_writable,
+    corpus_fingerprint,
+    describe_change,
+    file_signatures,
+    prepare_in_shards,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -113,33 +120,46 @@ def add_processor_features(dataset: Dataset, processor: EmotionProcessor) -> Dat
 def fit_processor(
     processor: EmotionProcessor, splits: DatasetDict, config: PretrainedConfig | None = None
 ) -> tuple[DatasetDict, PretrainedConfig | None]:
-    """Fit the run's processor IN PLACE on ``splits["train"]`` and add what it learnt to every split.
+    """Fit the run's processor IN PLACE on ``splits["train"]`` and apply what it learnt to every split.
 
-    With the 'text' modality: the TF-IDF featurizer is fitted on the training transcripts only, every split
-    gets its `text_features`, and a copy of `config` gets `text_feature_dim` = the vocabulary size (a small
-    corpus may have fewer terms than the configured maximum).
+    - With the 'text' modality: the TF-IDF featurizer is fitted on the training transcripts only, every split
+      gets its `text_features`, and a copy of `config` gets `text_feature_dim` = the vocabulary size (a small
+      corpus may have fewer terms than the configured maximum).
+    - With a feature extractor that normalises (``do_normalize=True``): its per-bin statistics are fitted on the
+      training split's (unnormalised, cached) `input_features`, and every split's `input_features` are
+      standardised with them — what the fitted processor computes from the same audio.
 
     Returns:
-        `(splits, config)`, unchanged when the processor learns nothing from this data.
+        `(splits, config)`, unchanged when the processor learns nothing from data.
     """
-    if "text" not in processor.modalities:
+    extractor = processor.feature_extractor
+    normalize = "audio" in processor.modalities and getattr(extractor, "do_normalize", False)
+    if "text" not in processor.modalities and not normalize:
         return splits, config
     if "train" not in splits:
         raise ValueError("Fitting the processor needs a 'train' split.")
-    _require_transcripts(splits["train"])
-    processor.fit(texts=splits["train"]["transcript"])
-    splits = DatasetDict({name: add_processor_features(split, processor) for name, split in splits.items()})
-    if config is not None:
-        config = copy.deepcopy(config)
-        config.text_feature_dim = processor.text_featurizer.vocabulary_size
+    if normalize:
+        extractor.fit_normalization_from_features(splits["train"].with_format("numpy")["input_features"])
+        splits = DatasetDict(
+            {
+                name: split.map(
+                    lambda batch: {"input_features": extractor.normalize(batch["input_features"])},
+                    batched=True,
+                    desc="Normalising audio features",
+                )
+                for name, split in splits.items()
+            }
+        )
+    if "text" in processor.modalities:
+        _require_transcripts(splits["train"])
+        processor.fit(texts=splits["train"]["transcript"])
+        splits = DatasetDict(
+            {name: add_processor_features(split, processor) for name, split in splits.items()}
+        )
+        if config is not None:
+            config = copy.deepcopy(config)
+            config.text_feature_dim = processor.text_featurizer.vocabulary_size
     return splits, config
-
-
-def _corpus_fingerprint(dataset: Dataset) -> str:
-    digest = hashlib.sha256()
-    for path, label in zip(dataset["path"], dataset["label"]):
-        digest.update(f"{path}\t{label}\n".encode())
-    return digest.hexdigest()[:16]
 
 
 def _media_processor(processor: EmotionProcessor) -> EmotionProcessor:
@@ -166,7 +186,14 @@ def feature_settings(
         "backbone_pretrained": bool(getattr(config, "backbone_pretrained", False)),
         "encoder_seed": seed if frozen else None,
         "kept_columns": list(KEEP_COLUMNS),
+        "hf_emotion_version": _package_version(),
     }
+
+
+def _package_version() -> str:
+    import hf_emotion
+
+    return getattr(hf_emotion, "__version__", "unknown")
 
 
 def load_or_prepare(
@@ -177,6 +204,9 @@ def load_or_prepare(
     seed: int = 0,
     num_proc: int | None = None,
     frame_encoder: EmotionFrameEncoder | None = None,
+    strict: bool = False,
+    skipped: list[dict[str, str]] | None = None,
+    shard_size: int = 64,
     processor: EmotionProcessor | None = None,
 ) -> tuple[Dataset, EmotionFrameEncoder | None]:
     """Prepared features for `dataset` and a model `config`, reused from `cache_dir` when they match.
@@ -189,40 +219,96 @@ def load_or_prepare(
     then not used. `processor` is the run's processor (default: `EmotionProcessor.from_model_config(config)`);
     the cache holds its unfitted audio and video features (see the module docstring).
 
+    The cache is keyed on every clip's path, label, size and modification time, the processor settings and the
+    package version (see :mod:`hf_emotion.training.feature_cache`); a stale cache is rebuilt with a WARNING that
+    says what changed. Work is saved in shards of `shard_size` clips, so an interrupted run continues where it
+    stopped. A clip that cannot be read is left out and appended to `skipped` as ``{"path", "reason"}`` (also
+    kept in the cache's ``skipped.json``); with `strict` the first one raises instead. An unwritable cache folder
+    raises `OSError` before any extraction.
+
     Returns:
         `(features, frame_encoder)`; `frame_encoder` is `None` without the frozen-backbone path.
     """
+    skipped = skipped if skipped is not None else []
+    signatures = file_signatures(dataset)
     if processor is None:
         processor = EmotionProcessor.from_model_config(config)
     if frame_encoder is not None:
-        return prepare_features(dataset, processor, frame_encoder, num_proc), frame_encoder
+        features, failures = prepare_in_shards(
+            dataset,
+            lambda part: prepare_features(part, processor, frame_encoder, num_proc),
+            signatures,
+            "",
+            shard_size=shard_size,
+            strict=strict,
+        )
+        skipped.extend(failures)
+        return features, frame_encoder
     frozen = (
         frozen_backbone
         and bool(getattr(config, "freeze_backbone", False))
         and config.frame_encoder is not None
     )
     settings = feature_settings(processor, config, frozen, seed)
-    settings["corpus"] = _corpus_fingerprint(dataset)
+    settings["corpus"] = corpus_fingerprint(dataset, signatures)
+    settings["files"] = signatures
+    settings = json.loads(json.dumps(settings))
     cache = Path(cache_dir) if cache_dir is not None else None
-    if cache is not None and (cache / "prepare_info.json").is_file():
-        info = json.loads((cache / "prepare_info.json").read_text())
-        if info == json.loads(json.dumps(settings)):
-            logger.info("Reusing prepared features from %s", cache)
-            encoder = None
-            if frozen:
-                encoder = build_frame_encoder(config, seed)
-                encoder.load_state_dict(load_file(cache / "frame_encoder.safetensors"))
-            return load_from_disk(str(cache / "features")), encoder
-        logger.info("The feature cache %s was made with other settings; preparing again.", cache)
-    encoder = build_frame_encoder(config, seed) if frozen else None
-    features = prepare_features(dataset, _media_processor(processor), encoder, num_proc=num_proc)
     if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
+        check_cache_writable(cache)
+    if cache is not None and (cache / "prepare_info.json").is_file():
+        try:
+            info = json.loads((cache / "prepare_info.json").read_text())
+        except ValueError:  # a truncated file: the cache was not finished
+            info = {}
+        if info == settings and (cache / "features").is_dir():
+            try:
+                encoder = None
+                if frozen:
+                    encoder = build_frame_encoder(config, seed)
+                    encoder.load_state_dict(load_file(cache / "frame_encoder.safetensors"))
+                reused = load_from_disk(str(cache / "features"))
+                previous = json.loads((cache / "skipped.json").read_text())
+            except Exception as error:  # truncated or missing cache files: rebuild
+                logger.warning(
+                    "The feature cache %s is damaged (%s); preparing the features again.", cache, error
+                )
+            else:
+                logger.info("Reusing prepared features from %s", cache)
+                skipped.extend(previous)
+                return reused, encoder
+        else:
+            logger.warning(
+                "The feature cache %s is stale (%s); preparing the features again.",
+                cache,
+                describe_change(info, settings),
+            )
+    encoder = build_frame_encoder(config, seed) if frozen else None
+    media = _media_processor(processor)
+    settings_key = json.dumps(
+        {k: v for k, v in settings.items() if k not in ("corpus", "files")}, sort_keys=True
+    )
+    features, failures = prepare_in_shards(
+        dataset,
+        lambda part: prepare_features(part, media, encoder, num_proc=num_proc),
+        signatures,
+        settings_key,
+        shard_dir=cache / "shards" if cache is not None else None,
+        shard_size=shard_size,
+        strict=strict,
+    )
+    skipped.extend(failures)
+    if cache is not None:
+        (cache / "prepare_info.json").unlink(missing_ok=True)  # the cache is invalid until all is written
+        shutil.rmtree(cache / "features", ignore_errors=True)
         features.save_to_disk(str(cache / "features"))
+        features = load_from_disk(str(cache / "features"))
         if encoder is not None:
             save_file(
                 {k: v.contiguous() for k, v in encoder.state_dict().items()},
                 cache / "frame_encoder.safetensors",
             )
+        (cache / "skipped.json").write_text(json.dumps(failures, indent=1))
         (cache / "prepare_info.json").write_text(json.dumps(settings, indent=1))
+        shutil.rmtree(cache / "shards", ignore_errors=True)  # now held by features/
     return features, encoder

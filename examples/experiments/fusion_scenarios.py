@@ -1,0 +1,281 @@
+"""Regenerate RESULTS.md's scenario and robustness tables: which fusion wins on which synthetic scenario, and what a
+missing or degraded modality does to each model.
+
+For each scenario (additive, interaction, timing, degraded) it writes a small corpus with the package's generator,
+decodes every clip once, featurises it through each model family's own processor, and trains every model row on
+the speaker-independent folds for each seed with the package's training loop (`train_fold`). The robustness table
+evaluates the additive-scenario models on their test actors with one modality corrupted at test time
+(`hf_emotion.training.robustness`), trained without and with modality dropout.
+
+Settings (fit a 2-core CPU): 8 actors × 15 clips (one statement, one repetition), 2 folds of 4 actors, seeds 0-2;
+16 frames and 16 aligned steps per 3 s clip; log-Mel 64 × 128 (tucker_av) / 40 MFCC (rmlstm); video as 32 × 32
+grey pixels per frame (`frame_features`, 1024-d; a frozen *random* ResNet-18 does not see the synthetic faces'
+cues and pretrained weights cannot be downloaded here); every feature standardised with its training fold's
+mean and std; AdamW-free defaults of `LoopArguments` otherwise (lr 2e-3, batch 16, 30 epochs).
+
+Usage:
+    python examples/experiments/fusion_scenarios.py --work-dir runs/scenarios            # everything
+    python examples/experiments/fusion_scenarios.py --work-dir runs/scenarios --scenarios timing --models tucker
+    python examples/experiments/fusion_scenarios.py --work-dir runs/scenarios --report   # tables only
+
+Each (scenario, model, seed, fold) result is a JSON file under WORK_DIR/results; existing ones are skipped, so an
+interrupted run resumes and several processes can share the work (give them different --models).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+from hf_emotion.data import load_synthetic, make_synthetic_corpus, speaker_independent_folds
+from hf_emotion.data.labels import RAVDESS_LABELS
+from hf_emotion.data.synthetic_scenarios import CEILINGS, CHANCE, SCENARIOS
+from hf_emotion.models.processing_emotion import EmotionProcessor
+from hf_emotion.training import LoopArguments, build_config
+from hf_emotion.training.loop import evaluate_model
+from hf_emotion.training.outputs import train_fold
+from hf_emotion.training.robustness import CORRUPTIONS, corrupted_inputs, decode_clips
+
+N_ACTORS, N_FOLDS, SEEDS, FRAMES, PIXELS = 8, 2, (0, 1, 2), 16, 32
+TUCKER = {
+    "num_mel_bins": 64,
+    "num_audio_frames": 128,
+    "audio_conv_channels": [16, 32, 64],
+    "num_frames": FRAMES,
+    "image_size": PIXELS,
+    "frame_encoder": None,
+    "frame_feature_dim": PIXELS * PIXELS,
+    "freeze_backbone": False,
+    "gru_hidden_size": 32,
+}
+RMLSTM = {
+    "num_frames": FRAMES,
+    "image_size": PIXELS,
+    "frame_encoder": None,
+    "frame_feature_dim": PIXELS * PIXELS,
+    "freeze_backbone": False,
+    "modalities": ["audio", "video"],
+}
+MODELS = {  # row name: (model type, preset, overrides)
+    "tucker": ("tucker_av", "demo", TUCKER),
+    "tucker_additive": ("tucker_av", "demo", {**TUCKER, "fusion_additive_path": True}),
+    "tucker_additive_pe": (
+        "tucker_av",
+        "demo",
+        {**TUCKER, "fusion_additive_path": True, "cross_attention_position_encoding": True},
+    ),
+    "concat": ("tucker_av", "demo", {**TUCKER, "fusion_type": "concat"}),
+    "rmlstm": ("rmlstm", "cached", RMLSTM),
+    "audio_only": ("tucker_av", "demo", {**TUCKER, "modalities": ["audio"]}),
+    "video_only": ("tucker_av", "demo", {**TUCKER, "modalities": ["video"]}),
+}
+ROW_NAMES = {
+    "tucker": "tucker_av, Tucker fusion (fixed init)",
+    "tucker_additive": "tucker_av, Tucker + additive path",
+    "tucker_additive_pe": "tucker_av, Tucker + additive path + position encoding",
+    "concat": "tucker_av, concat",
+    "rmlstm": "rmlstm, audio + video",
+    "audio_only": "tucker_av, audio only",
+    "video_only": "tucker_av, video only",
+}
+ROBUST_MODELS = ("tucker", "tucker_additive", "concat", "rmlstm")
+DROPOUT_CORRUPTIONS = ("audio_muted", "video_missing")  # what modality dropout puts in a dropped modality
+
+
+def loop_args(output_dir: Path, seed: int) -> LoopArguments:
+    return LoopArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=30,
+        per_device_train_batch_size=16,
+        learning_rate=2e-3,
+        seed=seed,
+        eval_every_epoch=False,
+        progress=False,
+        logging_steps=50,
+    )
+
+
+def _grey_pixels(pixel_values: torch.Tensor) -> np.ndarray:
+    """(clips, frames, 3, size, size) → (clips, frames, size·size) channel-mean pixels: the frame features."""
+    return pixel_values.float().mean(dim=2).flatten(2).numpy()
+
+
+def scenario_features(work_dir: Path, scenario: str) -> dict:
+    """Corpus, decoded clips and each family's processor outputs (clean, and every corruption for the
+    additive scenario), cached in WORK_DIR/features/<scenario>.npz."""
+    cache = work_dir / "features" / f"{scenario}.npz"
+    if cache.is_file():
+        data = np.load(cache, allow_pickle=False)
+        return {key: data[key] for key in data.files}
+    corpus = make_synthetic_corpus(
+        work_dir / "corpora" / scenario, n_actors=N_ACTORS, statements=1, repetitions=1, scenario=scenario
+    )
+    dataset = load_synthetic(corpus.root)
+    clips = decode_clips(dataset["path"], FRAMES, short_side=120)
+    corruptions = CORRUPTIONS if scenario == "additive" else ("clean",)
+    arrays = {"label": np.array(dataset["label"]), "speaker": np.array(dataset["speaker"])}
+    for family in ("tucker_av", "rmlstm"):
+        name = "tucker" if family == "tucker_av" else "rmlstm"
+        config = build_config(family, dict(enumerate(RAVDESS_LABELS)), MODELS[name][1], MODELS[name][2])
+        processor = EmotionProcessor.from_model_config(config)
+        for corruption in corruptions:
+            features = corrupted_inputs(processor, clips, corruption)
+            arrays[f"{family}/{corruption}/audio"] = features["input_features"].numpy()
+            arrays[f"{family}/{corruption}/video"] = _grey_pixels(features["pixel_values_videos"])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **arrays)
+    return arrays
+
+
+def _dataset(audio: np.ndarray, video: np.ndarray, labels: np.ndarray, speakers: np.ndarray) -> Dataset:
+    features = Features(
+        {
+            "input_features": Sequence(Sequence(Value("float32"))),
+            "frame_features": Sequence(Sequence(Value("float32"))),
+            "label": ClassLabel(names=list(RAVDESS_LABELS)),
+            "speaker": Value("string"),
+        }
+    )
+    data = {"input_features": audio, "frame_features": video, "label": labels, "speaker": speakers}
+    dataset = Dataset.from_dict({k: list(v) for k, v in data.items()}, features=features)
+    dataset.info.dataset_name = "synthetic"
+    return dataset.with_format("numpy")
+
+
+def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Per feature (last axis... and for spectrograms the feature axis 1) z-scores with the training side's stats."""
+    axes = (0, 2) if train.shape[1] != FRAMES else (0, 1)  # (clips, mels, frames) or (clips, frames, dim)
+    mean, std = train.mean(axis=axes, keepdims=True), train.std(axis=axes, keepdims=True) + 1e-5
+    return [((x - mean) / std).astype(np.float32) for x in (train, *others)]
+
+
+def run_cell(work_dir: Path, scenario: str, model: str, seed: int, fold: int, dropout: bool = False) -> dict:
+    """Train one model on one fold; evaluate it clean (and under each corruption for the additive scenario)."""
+    tag = f"{scenario}__{model}{'__dropout' if dropout else ''}__s{seed}__f{fold}"
+    path = work_dir / "results" / f"{tag}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    arrays = scenario_features(work_dir, scenario)
+    model_type, preset, overrides = MODELS[model]
+    family = model_type
+    labels, speakers = arrays["label"], arrays["speaker"]
+    _, test_rows = speaker_independent_folds(
+        Dataset.from_dict({"speaker": speakers.tolist()}), n_folds=N_FOLDS, corpus="synthetic"
+    )[fold]
+    test = np.isin(np.arange(len(labels)), test_rows)
+    clean_audio, clean_video = arrays[f"{family}/clean/audio"], arrays[f"{family}/clean/video"]
+    train_audio, train_video, train_labels = clean_audio[~test], clean_video[~test], labels[~test]
+    if (
+        dropout
+    ):  # modality dropout as augmentation: each training clip also once without audio, once without video
+        train_audio = np.concatenate([train_audio, arrays[f"{family}/audio_muted/audio"][~test], train_audio])
+        train_video = np.concatenate(
+            [train_video, train_video, arrays[f"{family}/video_missing/video"][~test]]
+        )
+        train_labels = np.concatenate([train_labels] * 3)
+    corruptions = CORRUPTIONS if scenario == "additive" and model in ROBUST_MODELS else ("clean",)
+    test_sets = {
+        c: (arrays[f"{family}/{c}/audio"][test], arrays[f"{family}/{c}/video"][test]) for c in corruptions
+    }
+    audio_sets = _standardise(train_audio, *(a for a, _ in test_sets.values()))
+    video_sets = _standardise(train_video, *(v for _, v in test_sets.values()))
+    train_speakers = np.array(["train"] * len(train_labels))
+    splits = {
+        "train": _dataset(audio_sets[0], video_sets[0], train_labels, train_speakers),
+        "test": _dataset(audio_sets[1], video_sets[1], labels[test], speakers[test]),
+    }
+    config = build_config(model_type, dict(enumerate(RAVDESS_LABELS)), preset, overrides)
+    started = time.perf_counter()
+    trained, result = train_fold(config, splits, loop_args(work_dir / "runs" / tag, seed))
+    row = {"scenario": scenario, "model": model, "dropout": dropout, "seed": seed, "fold": fold}
+    row["train_seconds"] = time.perf_counter() - started
+    row["clean"] = {k: result.eval_metrics[k] for k in ("accuracy", "unweighted_accuracy", "macro_f1")}
+    for i, corruption in enumerate(corruptions):
+        if corruption == "clean":
+            continue
+        data = _dataset(audio_sets[1 + i], video_sets[1 + i], labels[test], speakers[test])
+        metrics = evaluate_model(trained, data)
+        row[corruption] = {k: metrics[k] for k in ("accuracy", "unweighted_accuracy", "macro_f1")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(row, indent=1))
+    print(f"{tag}: accuracy {row['clean']['accuracy']:.3f} ({row['train_seconds']:.0f} s)", flush=True)
+    return row
+
+
+def _mean_std(rows: list[dict], key: str, metric: str = "accuracy") -> str:
+    values = np.array([row[key][metric] for row in rows if key in row])
+    return f"{values.mean():.3f} ± {values.std():.3f}" if len(values) else "—"
+
+
+def report(work_dir: Path) -> str:
+    """Markdown tables of every finished cell: mean ± population std over seeds × folds."""
+    rows = [json.loads(p.read_text()) for p in sorted((work_dir / "results").glob("*.json"))]
+    lines = [
+        "| scenario (chance 0.125) | model | runs | accuracy (WA) | UAR | macro-F1 | designed ceiling |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for scenario in SCENARIOS:
+        for model in MODELS:
+            cell = [r for r in rows if r["scenario"] == scenario and r["model"] == model and not r["dropout"]]
+            if not cell:
+                continue
+            ceiling = CEILINGS[scenario][
+                "audio" if model == "audio_only" else "video" if model == "video_only" else "fusion"
+            ]
+            metrics = " | ".join(
+                _mean_std(cell, "clean", m) for m in ("accuracy", "unweighted_accuracy", "macro_f1")
+            )
+            lines.append(f"| {scenario} | {ROW_NAMES[model]} | {len(cell)} | {metrics} | {ceiling:.3f} |")
+    lines += ["", "| model (additive scenario), accuracy | " + " | ".join(CORRUPTIONS) + " |"]
+    lines.append("|---" * (len(CORRUPTIONS) + 1) + "|")
+    for model in ROBUST_MODELS:
+        for dropout in (False, True):
+            cell = [
+                r
+                for r in rows
+                if r["scenario"] == "additive" and r["model"] == model and r["dropout"] == dropout
+            ]
+            if cell:
+                name = f"{ROW_NAMES[model]}{', modality dropout' if dropout else ''} ({len(cell)} runs)"
+                lines.append(f"| {name} | " + " | ".join(_mean_std(cell, c) for c in CORRUPTIONS) + " |")
+    lines.append(f"\nChance {CHANCE:.3f}; settings: {N_ACTORS} actors, {N_FOLDS} folds, seeds {list(SEEDS)}.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work-dir", required=True)
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--robustness", action="store_true", help="also train the modality-dropout models")
+    parser.add_argument("--report", action="store_true", help="only print the tables of finished cells")
+    parser.add_argument("--prepare", action="store_true", help="only write the corpora and features")
+    args = parser.parse_args()
+    work_dir = Path(args.work_dir)
+    if args.prepare:
+        for scenario in args.scenarios:
+            scenario_features(work_dir, scenario)
+        return
+    if not args.report:
+        torch.set_num_threads(1)
+        for seed in args.seeds:
+            for scenario in args.scenarios:
+                for model in args.models:
+                    for fold in range(N_FOLDS):
+                        run_cell(work_dir, scenario, model, seed, fold)
+            if args.robustness:
+                for model in (m for m in ROBUST_MODELS if m in args.models):
+                    for fold in range(N_FOLDS):
+                        run_cell(work_dir, "additive", model, seed, fold, dropout=True)
+    print(report(work_dir))
+
+
+if __name__ == "__main__":
+    main()
