@@ -233,18 +233,28 @@ def test_the_accelerate_configs_mixed_precision_reaches_the_accelerator(
     assert saved["arguments"]["mixed_precision"] == "no"  # the command line wins over the config
 
 
-def test_zero_epochs_is_refused_before_any_work(tmp_path, capsys):
+def _cli(argv):
     from hf_emotion.cli import main
 
+    try:
+        return main(argv)
+    except SystemExit as exit:  # argparse's own refusal
+        return exit.code
+
+
+def test_zero_epochs_is_refused_before_any_work(tmp_path, capsys):
     out = tmp_path / "out"
     assert (
-        main(["train", "--epochs", "0", "--data-dir", str(tmp_path / "missing"), "--output-dir", str(out)])
+        _cli(["train", "--epochs", "0", "--data-dir", str(tmp_path / "missing"), "--output-dir", str(out)])
         == 2
     )
-    error = capsys.readouterr().err
-    assert "--epochs must be at least 1" in error and len(error.strip().splitlines()) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--epochs" in error and "at least 1" in error
     assert not out.exists()  # refused before the output folder or the data were touched
-    assert main(["demo", "--epochs", "0", "--output-dir", str(out), "--corpus-dir", str(tmp_path / "c")]) == 2
-    assert "--epochs must be at least 1" in capsys.readouterr().err and not (tmp_path / "c").exists()
-    with pytest.raises(ValueError, match="--epochs must be at least 1"):
+    assert _cli(["demo", "--epochs", "0", "--output-dir", str(out), "--corpus-dir", str(tmp_path / "c")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--epochs" in error and "at least 1" in error and not (tmp_path / "c").exists()
+    with pytest.raises(ValueError, match="--epochs must be at least 1"):  # the example script's dataclass
         _example_main()(["--num_train_epochs", "0", "--output_dir", str(out)])
+    with pytest.raises(ValueError, match="--epochs must be at least 1"):  # and the loop's own arguments
+        LoopArguments(num_train_epochs=0)

@@ -16,7 +16,7 @@ import argparse
 import time
 from pathlib import Path
 
-from .common import format_summary
+from .common import format_summary, positive_int
 
 DEMO = {"n_actors": 8, "n_folds": 4, "epochs": 20, "batch_size": 16, "learning_rate": 2e-3, "overrides": {}}
 TINY = {
@@ -44,7 +44,7 @@ def register(subparsers) -> None:
         help="where the synthetic corpus is written (reused if present)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR")
-    parser.add_argument("--epochs", type=int, help="override the demo's 20 epochs")
+    parser.add_argument("--epochs", type=positive_int, help="override the demo's 20 epochs")
     parser.add_argument(
         "--preset",
         choices=("demo", "cached"),
