@@ -76,7 +76,23 @@ def add_loop_arguments(parser: argparse.ArgumentParser, epochs: int = 30) -> Non
     group.add_argument("--learning-rate", type=positive_float, default=1e-3)
     group.add_argument("--weight-decay", type=non_negative_float, default=1e-4)
     group.add_argument("--seed", type=int, default=0)
-    group.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
+    group.add_argument(
+        "--mixed-precision",
+        choices=("no", "bf16", "fp16"),
+        help="default: the Accelerate config's (`accelerate launch --config_file ...`), else no",
+    )
+    group.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="train-time augmentation of the training batches (default: on for tucker_av as in its paper, off "
+        "for rmlstm)",
+    )
+    group.add_argument(
+        "--modality-dropout",
+        type=float,
+        default=0.0,
+        help="probability of zeroing one modality's input per training clip (default: 0)",
+    )
 
 
 def positive_int(text: str) -> int:
@@ -156,6 +172,8 @@ def loop_arguments(args: argparse.Namespace, output_dir: str, **extra) -> LoopAr
         weight_decay=args.weight_decay,
         seed=args.seed,
         mixed_precision=args.mixed_precision,
+        augment=args.augment,
+        modality_dropout=args.modality_dropout,
         logging_steps=5,
         **extra,
     )

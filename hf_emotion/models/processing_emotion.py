@@ -246,12 +246,13 @@ class EmotionProcessor(ProcessorMixin):
             )
         elif texts is not None and "text" not in self.modalities:
             logger.info("Ignoring `texts`: the processor's modalities %s have no text.", self.modalities)
-        if getattr(self.feature_extractor, "do_normalize", False):
-            if audio is None:
+        if getattr(self.feature_extractor, "do_normalize", False) and audio is None:
+            if self.feature_extractor.normalization_mean is None:  # not fitted from features already
                 raise ValueError(
                     "The feature extractor normalises (`do_normalize=True`): pass the training clips, "
                     "`fit(audio=...)`, to fit its statistics."
                 )
+        elif getattr(self.feature_extractor, "do_normalize", False):
             self.feature_extractor.fit_normalization(audio, sampling_rate=sampling_rate)
         return self
 
