@@ -276,7 +276,8 @@ class _AutocastForward:
 def prepare_for_inference(model: torch.nn.Module, plan: InferencePlan) -> str:
     """Put `model` on the plan's device and its frame encoders' 4-D weights in the plan's memory layout; returns
     `plan.describe()`. Values, dtypes, `state_dict()` and saving are unaffected (a layout is not a value)."""
-    model.to(plan.device)
+    if getattr(model, "hf_device_map", None) is None:  # a model placed by `device_map` stays where it is
+        model.to(plan.device)
     layout = torch.channels_last if plan.channels_last else torch.contiguous_format
     for encoder in frame_encoders(model):
         for param in encoder.parameters():
