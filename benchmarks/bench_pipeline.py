@@ -209,7 +209,7 @@ def main() -> None:
             )
         rows += [
             (f"**pipeline, picked path ({classifier.inference_path})**", picked_total),
-            ("  decode (torchcodec: 90 frames resized at decode + 16 kHz audio)", decode),
+            ("  decode (90 frames + 16 kHz audio, torchcodec)", decode),
             ("  features (log-Mel + frame normalisation)", features),
             (f"  model ({plan.describe()})", picked),
             ("pipeline, model as loaded (float32, contiguous)", loaded_total),
