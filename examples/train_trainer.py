@@ -7,8 +7,9 @@
 
 Features are prepared once (frozen-backbone frame embeddings by default) and cached next to the corpus; or
 give an already prepared folder with ``--features_dir``. Metrics come from `hf_emotion.metrics`
-(accuracy = WA, uar = UA/UAR, macro F1, MCC, per-class F1). The model, its processor and the
-final metrics are saved to ``--output_dir``. Multi-GPU: ``accelerate launch examples/train_trainer.py ...``.
+(accuracy = WA, uar = UA/UAR, macro F1, MCC, per-class F1; ``--metric_for_best_model uar`` works). The model
+with its processor, code and pipeline (one folder) and the final metrics are saved to ``--output_dir``;
+``--push_to_hub --hub_model_id user/name`` uploads that folder. Multi-GPU: ``accelerate launch examples/train_trainer.py ...``.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             training_args.output_dir,
             overwrite=exp.overwrite,
             resuming=bool(training_args.resume_from_checkpoint),
+            inputs=[exp.data_dir, exp.features_dir, exp.cache_dir],
         )
     cache_dir = exp.cache_dir
     if cache_dir is None and exp.data_dir is not None:
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         check_dataset_labels(splits[name], config, name)
     set_seed(training_args.seed)
     model = build_model(config, encoder)
-    model.processor = processor  # saved with the model
+    model.processor = processor
     columns = [*model_input_names(config), "label"]
     training_args.remove_unused_columns = False  # the collator picks the model inputs
     training_args.label_names = ["labels"]
@@ -99,17 +101,19 @@ def main(argv: list[str] | None = None) -> int:
         eval_dataset=splits["test"].with_format("numpy", columns=columns),
         data_collator=EmotionDataCollator(model_input_names(config)),
         compute_metrics=make_compute_metrics(config.id2label),
+        processing_class=processor,
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     metrics = trainer.evaluate()
     if trainer.is_world_process_zero():
-        trainer.save_model(training_args.output_dir)
-        processor.save_pretrained(training_args.output_dir)
+        trainer.save_model(training_args.output_dir)  # weights, config, code, processor: one folder
         Path(training_args.output_dir, "eval_metrics.json").write_text(json.dumps(metrics, indent=1))
         print(
             f"fold {exp.fold}: accuracy (WA) {metrics['eval_accuracy']:.3f}, UAR {metrics['eval_uar']:.3f}, "
             f"macro-F1 {metrics['eval_macro_f1']:.3f}; model in {training_args.output_dir}"
         )
+    if training_args.push_to_hub:
+        trainer.push_to_hub()  # the same folder: loads with trust_remote_code=True where hf_emotion is absent
     return 0
 
 

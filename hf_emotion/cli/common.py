@@ -132,6 +132,18 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def check_json_files(folder: str | Path) -> None:
+    """Parse every ``*.json`` of a local model folder, so a damaged one is named (transformers' own message
+    does not always say which file it was)."""
+    for file in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
+        try:
+            json.loads(file.read_text())
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ValueError(
+                f"{file} is not valid JSON ({error}); restore it from the saved model (save_pretrained writes it)."
+            ) from None
+
+
 def input_folders(args: argparse.Namespace) -> list[str | None]:
     """Every folder a command reads (the output folder must be separate from all of them)."""
     names = ("data_dir", "features_dir", "cache_dir", "model_dir", "corpus_dir")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from .common import add_data_arguments, format_summary
@@ -68,9 +69,18 @@ def run(args: argparse.Namespace) -> int:
         encoder = next((m for m in model.modules() if isinstance(m, EmotionFrameEncoder)), None)
         encoder = encoder if getattr(config, "freeze_backbone", False) else None
         # frame features come from the model's own (frozen) backbone, so they match what it was trained on
+        skipped: list[dict] = []
         features, _ = load_or_prepare(
-            dataset, config, frozen_backbone=encoder is not None, frame_encoder=encoder, processor=processor
+            dataset,
+            config,
+            frozen_backbone=encoder is not None,
+            frame_encoder=encoder,
+            processor=processor,
+            strict=args.strict,
+            skipped=skipped,
         )
+        for entry in skipped:
+            print(f"warning: skipped {entry['path']}: {entry['reason']}", file=sys.stderr)
     features = add_processor_features(features, processor)  # text features from the saved TF-IDF
     data = (
         features

@@ -301,7 +301,7 @@ class EmotionProcessor(ProcessorMixin):
                     windows = [self.decode(path) for path in video_paths]
                     for window in windows:
                         if window.missing:
-                            raise ValueError(f"`{window.path}` holds no {' or '.join(window.missing)} data.")
+                            raise ValueError(window.missing_message())
                     batch = [window.frames for window in windows]
                     if "audio" in self.modalities:
                         audio = [window.waveform for window in windows]

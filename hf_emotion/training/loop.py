@@ -304,6 +304,11 @@ def train_model(
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     steps_per_epoch = max(1, math.ceil(len(loader) / args.gradient_accumulation_steps))
     total_steps = args.max_steps or steps_per_epoch * args.num_train_epochs
+    if total_steps < 1:
+        raise ValueError(
+            f"The run would take {total_steps} training steps (num_train_epochs={args.num_train_epochs}, "
+            f"max_steps={args.max_steps}); pass at least one epoch or step."
+        )
     num_epochs = math.ceil(total_steps / steps_per_epoch)
     # AcceleratedScheduler steps once per process per optimiser step, hence the factor.
     scheduler = get_scheduler(

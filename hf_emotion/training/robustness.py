@@ -139,7 +139,7 @@ def evaluate_robustness(
         seed: seeds the noise; clip i under corruption c always gets the same draw.
 
     Returns:
-        ``{corruption: compute_emotion_metrics(...)}`` (accuracy, unweighted_accuracy, macro_f1, ...).
+        ``{corruption: compute_emotion_metrics(...)}`` (accuracy, uar, macro_f1, ...).
     """
     check_corruptions(corruptions)
     if len(clips) != len(labels) or not clips:
