@@ -22,7 +22,6 @@ from pathlib import Path
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 
 from hf_emotion.metrics import make_compute_metrics
-from hf_emotion.models.processing_emotion import EmotionProcessor
 from hf_emotion.training import (
     EmotionDataCollator,
     build_model,
@@ -32,7 +31,7 @@ from hf_emotion.training import (
 )
 from hf_emotion.training.experiment import load_experiment, split_fold
 from hf_emotion.training.loop import check_dataset_labels
-from hf_emotion.training.prepare import add_text_features
+from hf_emotion.training.prepare import fit_processor
 
 
 @dataclass
@@ -68,12 +67,13 @@ def main(argv: list[str] | None = None) -> int:
             training_args.output_dir,
             overwrite=exp.overwrite,
             resuming=bool(training_args.resume_from_checkpoint),
+            inputs=[exp.data_dir, exp.features_dir, exp.cache_dir],
         )
     cache_dir = exp.cache_dir
     if cache_dir is None and exp.data_dir is not None:
         cache_dir = str(Path(exp.data_dir) / ".hf_emotion_cache" / f"{exp.model_type}_{exp.preset}")
     with training_args.main_process_first(desc="preparing features"):
-        config, features, encoder = load_experiment(
+        config, processor, features, encoder = load_experiment(
             exp.model_type,
             exp.preset,
             parse_config_overrides(exp.config_overrides),
@@ -85,12 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             seed=training_args.seed,
         )
     splits = split_fold(features, exp.protocol, exp.fold, exp.n_folds, exp.corpus, training_args.seed)
-    splits, config, text_featurizer = add_text_features(splits, config)  # TF-IDF fitted on training transcripts
+    splits, config = fit_processor(processor, splits, config)  # the run's one processor, fitted on "train"
     for name in ("train", "test"):
         check_dataset_labels(splits[name], config, name)
-    # The run's one processor: built from the config, holding the TF-IDF fitted on the training transcripts. It is
-    # attached to the model, so every save (save_model, push_to_hub) writes it with the weights.
-    processor = EmotionProcessor.from_model_config(config, text_featurizer=text_featurizer)
     set_seed(training_args.seed)
     model = build_model(config, encoder)
     model.processor = processor

@@ -60,7 +60,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def classifier(model_dir):
-    return pipeline(TASK, model=str(model_dir), pipeline_class=AudioVisualEmotionPipeline)
+    return pipeline(TASK, model=str(model_dir), pipeline_class=AudioVisualEmotionPipeline, optimize=False)
 
 
 def reference_scores(classifier, **processor_inputs) -> dict[str, float]:

@@ -1,10 +1,14 @@
 """Test-time corruption of one modality (`hf_emotion.training.robustness`)."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_config
 
-from hf_emotion import TuckerAVConfig, TuckerAVForEmotionRecognition
+from hf_emotion import TuckerAVForEmotionRecognition
+from hf_emotion.models.configuration_tucker_av import RAVDESS_EMOTIONS
 from hf_emotion.models.processing_emotion import EmotionProcessor
 from hf_emotion.training.robustness import CORRUPTIONS, corrupt_clip, evaluate_robustness
 
@@ -48,26 +52,13 @@ def test_each_corruption_touches_only_its_modality():
 
 
 def test_evaluate_robustness_through_the_processor():
-    config = TuckerAVConfig(
-        num_mel_bins=16,
-        num_audio_frames=32,
-        audio_conv_channels=[4, 8],
-        audio_temporal_kernel=3,
-        num_frames=2,
-        image_size=8,
+    config = tiny_config(
+        "tucker_av",
         frame_encoder=None,
         frame_feature_dim=64,
-        gru_hidden_size=6,
-        hidden_size=8,
-        num_attention_heads=2,
-        num_time_steps=4,
-        tucker_time_rank=2,
-        tucker_audio_rank=4,
-        tucker_video_rank=4,
-        fbp_output_size=8,
-        fbp_factor=2,
+        image_size=8,
+        num_frames=2,
         modalities=["video"],
-        id2label={0: "a", 1: "b"},
     )
     torch.manual_seed(0)
     model = TuckerAVForEmotionRecognition(config)
@@ -90,3 +81,43 @@ def test_evaluate_robustness_through_the_processor():
     assert missing["video_missing"]["confusion_matrix"] == results["video_missing"]["confusion_matrix"]
     with pytest.raises(ValueError, match="one label per clip"):
         evaluate_robustness(model, processor, clips, labels[:2])
+
+
+def test_robustness_command_on_a_saved_model(tmp_path, capsys):
+    from hf_emotion.cli import main
+    from hf_emotion.data import make_synthetic_corpus
+
+    corpus = make_synthetic_corpus(
+        tmp_path / "corpus", n_actors=2, statements=1, duration=1.0, fps=8, width=96, height=72, num_workers=1
+    ).root
+    labels = dict(enumerate(RAVDESS_EMOTIONS))  # the corpus's 8 emotions
+    config = tiny_config(
+        "tucker_av",
+        frame_encoder=None,
+        frame_feature_dim=8,
+        num_frames=2,
+        modalities=["audio"],
+        id2label=labels,
+    )
+    model_dir = tmp_path / "model"
+    TuckerAVForEmotionRecognition(config).save_pretrained(model_dir)
+    EmotionProcessor.from_model_config(config).save_pretrained(model_dir)
+    output = tmp_path / "robustness.json"
+    args = [
+        "robustness",
+        "--model-dir",
+        model_dir,
+        "--data-dir",
+        corpus,
+        "--n-folds",
+        "2",
+        "--output",
+        output,
+    ]
+    assert main([str(a) for a in [*args, "--corruptions", "clean", "video_missing", "audio_muted"]]) == 0
+    results = json.loads(output.read_text())
+    assert list(results) == ["clean", "video_missing", "audio_muted"]
+    # an audio-only model does not see the picture: missing video changes nothing
+    assert results["video_missing"]["confusion_matrix"] == results["clean"]["confusion_matrix"]
+    assert sum(map(sum, results["clean"]["confusion_matrix"])) == 15  # the test actor's clips
+    assert "| audio_muted |" in capsys.readouterr().out

@@ -3,33 +3,15 @@ position encoding in the cross-attention), checked against the naive materialisi
 
 import pytest
 import torch
+from conftest import TINY_CONFIGS
 from tucker_reference import naive_fusion
 
 from hf_emotion import TuckerAVConfig, TuckerAVModel
 from hf_emotion.models.fusion_tucker import TuckerAVFusion
 from hf_emotion.models.modeling_tucker_av import TuckerAVCrossAttention, sinusoidal_positions
 
-SMALL = dict(
-    num_mel_bins=16,
-    num_audio_frames=32,
-    audio_conv_channels=[4, 8],
-    audio_temporal_kernel=3,
-    num_frames=6,
-    frame_encoder=None,
-    frame_feature_dim=12,
-    gru_hidden_size=6,
-    hidden_size=8,
-    num_attention_heads=2,
-    num_time_steps=6,
-    tucker_time_rank=3,
-    tucker_audio_rank=4,
-    tucker_video_rank=5,
-    fbp_output_size=10,
-    fbp_factor=2,
-    attention_dropout=0.0,
-    fbp_dropout=0.0,
-    id2label={0: "a", 1: "b", 2: "c"},
-)
+SMALL = {**TINY_CONFIGS["tucker_av"], "frame_encoder": None, "frame_feature_dim": 12}
+SMALL.update(attention_dropout=0.0, fbp_dropout=0.0)
 
 
 def _constant_inputs(batch: int, steps: int, hidden: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,10 +8,10 @@ evaluates the additive-scenario models on their test actors with one modality co
 (`hf_emotion.training.robustness`), trained without and with modality dropout.
 
 Settings (fit a 2-core CPU): 8 actors × 15 clips (one statement, one repetition), 2 folds of 4 actors, seeds 0-2;
-16 frames and 16 aligned steps per 3 s clip; log-Mel 64 × 128 (tucker_av) / 40 MFCC (rmlstm); video as 32 × 32
-grey pixels per frame (`frame_features`, 1024-d; a frozen *random* ResNet-18 does not see the synthetic faces'
+16 frames and 16 aligned steps per 3 s clip; log-Mel 32 × 64 (tucker_av) / 20 MFCC (rmlstm); video as 24 × 24
+grey pixels per frame (`frame_features`, 576-d; a frozen *random* ResNet-18 does not see the synthetic faces'
 cues and pretrained weights cannot be downloaded here); every feature standardised with its training fold's
-mean and std; AdamW-free defaults of `LoopArguments` otherwise (lr 2e-3, batch 16, 30 epochs).
+mean and std; AdamW-free defaults of `LoopArguments` otherwise (lr 2e-3, batch 16, 20 epochs).
 
 Usage:
     python examples/experiments/fusion_scenarios.py --work-dir runs/scenarios            # everything
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import ClassLabel, Dataset, Features, Sequence, Value
+from datasets import Array2D, ClassLabel, Dataset, Features, Value
 
 from hf_emotion.data import load_synthetic, make_synthetic_corpus, speaker_independent_folds
 from hf_emotion.data.labels import RAVDESS_LABELS
@@ -42,26 +42,35 @@ from hf_emotion.training.loop import evaluate_model
 from hf_emotion.training.outputs import train_fold
 from hf_emotion.training.robustness import CORRUPTIONS, corrupted_inputs, decode_clips
 
-N_ACTORS, N_FOLDS, SEEDS, FRAMES, PIXELS = 8, 2, (0, 1, 2), 16, 32
+N_ACTORS, N_FOLDS, SEEDS, FRAMES, PIXELS, EPOCHS = 8, 2, (0, 1, 2), 16, 24, 20
 TUCKER = {
-    "num_mel_bins": 64,
-    "num_audio_frames": 128,
-    "audio_conv_channels": [16, 32, 64],
+    "num_mel_bins": 32,
+    "num_audio_frames": 64,
+    "audio_conv_channels": [8, 16, 32],
     "num_frames": FRAMES,
     "image_size": PIXELS,
     "frame_encoder": None,
     "frame_feature_dim": PIXELS * PIXELS,
     "freeze_backbone": False,
-    "gru_hidden_size": 32,
+    "gru_hidden_size": 16,
+    "hidden_size": 32,
+    "tucker_audio_rank": 16,
+    "tucker_video_rank": 16,
+    "fbp_output_size": 64,
 }
 RMLSTM = {
+    "num_mfcc": 20,
     "num_frames": FRAMES,
     "image_size": PIXELS,
     "frame_encoder": None,
     "frame_feature_dim": PIXELS * PIXELS,
     "freeze_backbone": False,
+    "hidden_size": 32,
     "modalities": ["audio", "video"],
 }
+SETTINGS = (
+    f"{N_ACTORS}a_{FRAMES}f_{PIXELS}px_{TUCKER['num_mel_bins']}x{TUCKER['num_audio_frames']}mel_{EPOCHS}e"
+)
 MODELS = {  # row name: (model type, preset, overrides)
     "tucker": ("tucker_av", "demo", TUCKER),
     "tucker_additive": ("tucker_av", "demo", {**TUCKER, "fusion_additive_path": True}),
@@ -84,6 +93,7 @@ ROW_NAMES = {
     "audio_only": "tucker_av, audio only",
     "video_only": "tucker_av, video only",
 }
+METRICS = ("accuracy", "uar", "macro_f1")
 ROBUST_MODELS = ("tucker", "tucker_additive", "concat", "rmlstm")
 DROPOUT_CORRUPTIONS = ("audio_muted", "video_missing")  # what modality dropout puts in a dropped modality
 
@@ -91,7 +101,7 @@ DROPOUT_CORRUPTIONS = ("audio_muted", "video_missing")  # what modality dropout 
 def loop_args(output_dir: Path, seed: int) -> LoopArguments:
     return LoopArguments(
         output_dir=str(output_dir),
-        num_train_epochs=30,
+        num_train_epochs=EPOCHS,
         per_device_train_batch_size=16,
         learning_rate=2e-3,
         seed=seed,
@@ -109,7 +119,7 @@ def _grey_pixels(pixel_values: torch.Tensor) -> np.ndarray:
 def scenario_features(work_dir: Path, scenario: str) -> dict:
     """Corpus, decoded clips and each family's processor outputs (clean, and every corruption for the
     additive scenario), cached in WORK_DIR/features/<scenario>.npz."""
-    cache = work_dir / "features" / f"{scenario}.npz"
+    cache = work_dir / "features" / f"{scenario}_{SETTINGS}.npz"
     if cache.is_file():
         data = np.load(cache, allow_pickle=False)
         return {key: data[key] for key in data.files}
@@ -136,8 +146,8 @@ def scenario_features(work_dir: Path, scenario: str) -> dict:
 def _dataset(audio: np.ndarray, video: np.ndarray, labels: np.ndarray, speakers: np.ndarray) -> Dataset:
     features = Features(
         {
-            "input_features": Sequence(Sequence(Value("float32"))),
-            "frame_features": Sequence(Sequence(Value("float32"))),
+            "input_features": Array2D(audio.shape[1:], "float32"),
+            "frame_features": Array2D(video.shape[1:], "float32"),
             "label": ClassLabel(names=list(RAVDESS_LABELS)),
             "speaker": Value("string"),
         }
@@ -158,7 +168,7 @@ def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
 def run_cell(work_dir: Path, scenario: str, model: str, seed: int, fold: int, dropout: bool = False) -> dict:
     """Train one model on one fold; evaluate it clean (and under each corruption for the additive scenario)."""
     tag = f"{scenario}__{model}{'__dropout' if dropout else ''}__s{seed}__f{fold}"
-    path = work_dir / "results" / f"{tag}.json"
+    path = work_dir / "results" / SETTINGS / f"{tag}.json"
     if path.is_file():
         return json.loads(path.read_text())
     arrays = scenario_features(work_dir, scenario)
@@ -195,13 +205,13 @@ def run_cell(work_dir: Path, scenario: str, model: str, seed: int, fold: int, dr
     trained, result = train_fold(config, splits, loop_args(work_dir / "runs" / tag, seed))
     row = {"scenario": scenario, "model": model, "dropout": dropout, "seed": seed, "fold": fold}
     row["train_seconds"] = time.perf_counter() - started
-    row["clean"] = {k: result.eval_metrics[k] for k in ("accuracy", "uar", "macro_f1")}
+    row["clean"] = {k: result.eval_metrics[k] for k in METRICS}
     for i, corruption in enumerate(corruptions):
         if corruption == "clean":
             continue
         data = _dataset(audio_sets[1 + i], video_sets[1 + i], labels[test], speakers[test])
         metrics = evaluate_model(trained, data)
-        row[corruption] = {k: metrics[k] for k in ("accuracy", "uar", "macro_f1")}
+        row[corruption] = {k: metrics[k] for k in METRICS}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(row, indent=1))
     print(f"{tag}: accuracy {row['clean']['accuracy']:.3f} ({row['train_seconds']:.0f} s)", flush=True)
@@ -215,7 +225,11 @@ def _mean_std(rows: list[dict], key: str, metric: str = "accuracy") -> str:
 
 def report(work_dir: Path) -> str:
     """Markdown tables of every finished cell: mean ± population std over seeds × folds."""
-    rows = [json.loads(p.read_text()) for p in sorted((work_dir / "results").glob("*.json"))]
+    rows = [json.loads(p.read_text()) for p in sorted((work_dir / "results" / SETTINGS).glob("*.json"))]
+    for row in rows:  # results written before the metric was renamed `uar`
+        for value in row.values():
+            if isinstance(value, dict) and "unweighted_accuracy" in value:
+                value["uar"] = value.pop("unweighted_accuracy")
     lines = [
         "| scenario (chance 0.125) | model | runs | accuracy (WA) | UAR | macro-F1 | designed ceiling |",
         "|---|---|---|---|---|---|---|",
@@ -228,9 +242,7 @@ def report(work_dir: Path) -> str:
             ceiling = CEILINGS[scenario][
                 "audio" if model == "audio_only" else "video" if model == "video_only" else "fusion"
             ]
-            metrics = " | ".join(
-                _mean_std(cell, "clean", m) for m in ("accuracy", "uar", "macro_f1")
-            )
+            metrics = " | ".join(_mean_std(cell, "clean", m) for m in METRICS)
             lines.append(f"| {scenario} | {ROW_NAMES[model]} | {len(cell)} | {metrics} | {ceiling:.3f} |")
     lines += ["", "| model (additive scenario), accuracy | " + " | ".join(CORRUPTIONS) + " |"]
     lines.append("|---" * (len(CORRUPTIONS) + 1) + "|")

@@ -13,9 +13,9 @@ import logging
 import sys
 import traceback
 
-from . import corpus, cross_validate, demo, evaluate, inference, train
+from . import corpus, cross_validate, demo, evaluate, inference, robustness, train
 
-COMMAND_MODULES = [corpus, train, evaluate, cross_validate, demo, inference]
+COMMAND_MODULES = [corpus, train, evaluate, cross_validate, demo, inference, robustness]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -121,7 +121,7 @@ def check_labels(labels: torch.Tensor | None, batch_size: int, num_labels: int) 
         raise ValueError(f"`labels` must have shape ({batch_size},), got {tuple(labels.shape)}.")
     if labels.is_floating_point():
         raise ValueError("`labels` must hold integer class indices, got a floating point tensor.")
-    if labels.numel() and (labels.min() < 0 or labels.max() >= num_labels):
+    if labels.numel() and not tracing() and (labels.min() < 0 or labels.max() >= num_labels):
         raise ValueError(
             f"`labels` must be class indices in [0, {num_labels - 1}], got values in "
             f"[{int(labels.min())}, {int(labels.max())}]; does the dataset's label set match `config.id2label`?"

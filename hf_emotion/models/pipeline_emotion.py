@@ -242,10 +242,8 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
         return transcript
 
     def _check_streams(self, path: str) -> MediaReader:
-        """Open `path` once (the streams the model uses) and check they exist; the reader decodes every window."""
-        reader = MediaReader(
-            path, need_audio="audio" in self.modalities, need_video="video" in self.modalities
-        )
+        """Open `path` once and check the streams the model uses exist; the reader decodes every window."""
+        reader = MediaReader(path)
         if "audio" in self.modalities and not reader.info["has_audio"]:
             raise ValueError(
                 f"`{path}` has no audio stream, but this model uses audio (modalities {self.modalities}). Give a "
@@ -304,9 +302,7 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
                 clip,
             )
         if window.missing:
-            raise ValueError(
-                f"`{reader.path}` holds no {' or '.join(window.missing)} data; it cannot be used."
-            )
+            raise ValueError(window.missing_message())
         return window
 
     def _window_features(self, window: DecodedWindow, text: str | None) -> dict[str, Any]:
