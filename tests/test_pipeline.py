@@ -20,6 +20,7 @@ from transformers import pipeline
 
 from hf_emotion import TuckerAVConfig, TuckerAVForEmotionRecognition
 from hf_emotion.models import decoding
+from hf_emotion.models.acceleration import inference_context
 from hf_emotion.models.decoding import load_audio, load_video_frames
 from hf_emotion.models.pipeline_emotion import (
     TASK,
@@ -66,7 +67,9 @@ def classifier(model_dir):
 def reference_scores(classifier, **processor_inputs) -> dict[str, float]:
     """Label → probability computed by hand: processor, model forward, softmax."""
     features = classifier.processor(return_tensors="pt", **processor_inputs)
-    with torch.no_grad():
+    # on the pipeline's inference path (bf16 frame encoder on CPUs with bf16; tests/test_acceleration.py checks
+    # that path against float32)
+    with torch.no_grad(), inference_context(classifier.model, classifier._plan):
         logits = classifier.model(
             input_features=features["input_features"], pixel_values_videos=features["pixel_values_videos"]
         ).logits
