@@ -234,7 +234,7 @@ def test_saved_pipeline_loads_with_remote_code_only(classifier, media, tmp_path)
         import json, sys
         sys.modules["hf_emotion"] = None  # the package must not be importable here
         from transformers import pipeline
-        classifier = pipeline(model={str(tmp_path / "saved")!r}, trust_remote_code=True, optimize=False)  # as `classifier`
+        classifier = pipeline(model={str(tmp_path / "saved")!r}, trust_remote_code=True, optimize=False)
         assert type(classifier).__module__.startswith("transformers_modules"), type(classifier).__module__
         result = [classifier({str(media["clip"])!r}), classifier({str(media["long"])!r}, chunk_length_s=6.0)]
         print("RESULT" + json.dumps(result))

@@ -164,7 +164,8 @@ def test_evaluate_makes_features_with_the_saved_processor_state(tmp_path, monkey
         normalization_mean=[float(i) for i in range(8)],
         normalization_std=[2.0] * 8,
     )
-    model.processor = EmotionProcessor(feature_extractor=extractor, modalities=["audio"])
+    model.processor = EmotionProcessor.from_model_config(config)
+    model.processor.feature_extractor = extractor  # state the config does not imply
     model.save_pretrained(tmp_path / "model")
 
     seen = []
@@ -187,3 +188,32 @@ def test_evaluate_makes_features_with_the_saved_processor_state(tmp_path, monkey
     torch.testing.assert_close(fed, expected, atol=1e-5, rtol=1e-5)
     from_config = EmotionProcessor.from_model_config(config)(audio=list(paths))["input_features"]
     assert from_config.shape != fed.shape  # the config alone would have given other features
+
+
+def test_fit_processor_normalises_every_split_with_training_statistics():
+    """A processor that normalises (`do_normalize=True`): statistics from the training split's cached raw
+    features only, every split standardised with them (numpy reference), saved in the processor."""
+    from datasets import DatasetDict
+
+    from hf_emotion.training.prepare import fit_processor
+
+    data = make_feature_dataset(n_speakers=2, clips_per_label=2)
+    splits = DatasetDict(
+        train=data.filter(lambda r: r["speaker"] == "01"), test=data.filter(lambda r: r["speaker"] == "02")
+    )
+    raw = {name: np.asarray(split.with_format("numpy")["input_features"]) for name, split in splits.items()}
+    processor = EmotionProcessor(
+        feature_extractor=EmotionFeatureExtractor(num_mel_bins=16, num_frames=32, do_normalize=True),
+        modalities=["audio"],
+    )
+    fitted, _ = fit_processor(processor, splits)
+    mean = raw["train"].mean(axis=(0, 2))  # (bins,), over the training clips and frames only
+    std = raw["train"].std(axis=(0, 2))
+    np.testing.assert_allclose(processor.feature_extractor.normalization_mean, mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(processor.feature_extractor.normalization_std, std, rtol=1e-4, atol=1e-5)
+    for name in ("train", "test"):
+        got = np.asarray(fitted[name].with_format("numpy")["input_features"])
+        np.testing.assert_allclose(got, (raw[name] - mean[:, None]) / std[:, None], rtol=1e-4, atol=1e-4)
+    assert (
+        abs(np.asarray(fitted["test"].with_format("numpy")["input_features"]).mean()) > 1e-3
+    )  # not refitted

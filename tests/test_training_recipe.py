@@ -258,3 +258,16 @@ def test_zero_epochs_is_refused_before_any_work(tmp_path, capsys):
         _example_main()(["--num_train_epochs", "0", "--output_dir", str(out)])
     with pytest.raises(ValueError, match="--epochs must be at least 1"):  # and the loop's own arguments
         LoopArguments(num_train_epochs=0)
+
+
+def test_cli_training_flags_reach_the_loop_arguments():
+    import argparse
+
+    from hf_emotion.cli.common import add_loop_arguments, loop_arguments
+
+    parser = argparse.ArgumentParser()
+    add_loop_arguments(parser)
+    args = loop_arguments(parser.parse_args(["--modality-dropout", "0.25", "--no-augment"]), "out")
+    assert (args.modality_dropout, args.augment, args.mixed_precision) == (0.25, False, None)
+    args = loop_arguments(parser.parse_args(["--mixed-precision", "bf16", "--augment"]), "out")
+    assert (args.modality_dropout, args.augment, args.mixed_precision) == (0.0, True, "bf16")

@@ -8,7 +8,11 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-MODEL_INPUT_COLUMNS = ("input_features", "pixel_values_videos", "frame_features", "text_features")
+from hf_emotion.models.modeling_common import FRAME_FEATURES_NAME, MODEL_INPUT_NAMES, model_input_names
+
+__all__ = ["EmotionDataCollator", "EpochShuffleSampler", "apply_modality_dropout", "model_input_names"]
+
+MODEL_INPUT_COLUMNS = (*MODEL_INPUT_NAMES.values(), FRAME_FEATURES_NAME)
 """Columns a prepared dataset may hold that the models take as inputs (see `hf_emotion.training.prepare`)."""
 
 
@@ -47,24 +51,9 @@ class EmotionDataCollator:
         return batch
 
 
-MODALITY_INPUTS = {
-    "audio": ("input_features",),
-    "video": ("frame_features", "pixel_values_videos"),
-    "text": ("text_features",),
-}
-"""The prepared columns that carry each modality."""
-
-
-def model_input_names(config) -> list[str]:
-    """The prepared columns a model with this config reads: audio → `input_features`, video → `frame_features`
-    (frozen backbone / no frame encoder) or `pixel_values_videos`, text → `text_features`."""
-    modalities = list(getattr(config, "modalities", ["audio", "video"]))
-    frozen = getattr(config, "frame_encoder", None) is None or getattr(config, "freeze_backbone", False)
-    return [
-        columns[0] if modality != "video" or frozen else columns[1]
-        for modality, columns in MODALITY_INPUTS.items()
-        if modality in modalities
-    ]
+def _modality_inputs(modality: str) -> tuple[str, ...]:
+    """The batch entries that can carry a modality (video: pixels or precomputed frame features)."""
+    return (MODEL_INPUT_NAMES[modality], *((FRAME_FEATURES_NAME,) if modality == "video" else ()))
 
 
 def apply_modality_dropout(
@@ -81,8 +70,8 @@ def apply_modality_dropout(
         generator (`torch.Generator`, *optional*): the source of the random draws.
     """
     present = [
-        [name for name in MODALITY_INPUTS[m] if name in batch]
-        for m in getattr(config, "modalities", ["audio", "video"])
+        [name for name in _modality_inputs(m) if name in batch]
+        for m in getattr(config, "modalities", None) or ["audio", "video"]
     ]
     present = [names for names in present if names]
     if probability <= 0 or len(present) < 2:

@@ -33,7 +33,7 @@ def train_fold(
     config: PretrainedConfig,
     splits: DatasetDict,
     args: LoopArguments,
-    processor: EmotionProcessor,
+    processor: EmotionProcessor | None = None,
     frame_encoder: EmotionFrameEncoder | None = None,
     accelerator: Accelerator | None = None,
 ) -> tuple[PreTrainedModel, TrainResult]:
@@ -42,7 +42,10 @@ def train_fold(
     `model.save_pretrained`).
 
     `splits` and `config` are those :func:`hf_emotion.training.prepare.fit_processor` returned for this
-    `processor` (fitted on the training split)."""
+    `processor` (fitted on the training split). Without `processor` (features made elsewhere), the model carries
+    the processor built from `config`, which must then describe those features."""
+    if processor is None:
+        processor = EmotionProcessor.from_model_config(config)
     set_seed(args.seed)
     model = build_model(config, frame_encoder)
     model.processor = processor
