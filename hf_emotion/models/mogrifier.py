@@ -160,15 +160,18 @@ def _available_packings(x: torch.Tensor) -> list[int]:
 
 
 def _trial(packing: int, rows: int, weights: list[torch.Tensor], prepacked: bool):
-    """One timed trial for `measured_choice`: products of random (rows, in) inputs with each weight."""
-    inputs = [torch.randn(rows, w.shape[1], dtype=w.dtype) for w in weights]
-    weights = [w.detach() for w in weights]
-    packed = _pack(weights, rows, packing) if prepacked else weights
-    empty = weights[0].new_empty(0)
+    """One timed trial for `measured_choice`: products of random (rows, in) inputs with each weight. Nothing is
+    allocated or packed until it first runs (a cached choice never runs it)."""
+    state: dict[str, list[torch.Tensor]] = {}
 
     def run():
+        if not state:
+            state["weights"] = [w.detach() for w in weights]
+            state["inputs"] = [torch.randn(rows, w.shape[1], dtype=w.dtype) for w in weights]
+            packed = _pack(state["weights"], rows, packing) if prepacked else []
+            state["packed"] = packed or [w.new_empty(0) for w in state["weights"]]
         with torch.no_grad():
-            for a, w, p in zip(inputs, weights, packed or [empty] * len(weights)):
+            for a, w, p in zip(state["inputs"], state["weights"], state["packed"]):
                 if prepacked or packing == NO_PACKING:
                     _linear(a, w, p, None, packing)
                 else:  # oneDNN reading the plain weight, as `linear` does
