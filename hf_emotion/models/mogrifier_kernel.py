@@ -5,8 +5,8 @@ written once in Python/TorchScript (`_recurrence_forward`, `_recurrence_backward
 loops in C++ with the same signatures and results: between the per-step matrix products, which go to the same
 packed GEMMs (oneDNN, MKL or `at::mm`), the step's element-wise work is a few fused passes over raw memory instead
 of 10–13 separate tensor operations, each with its interpreter and dispatch overhead. Measured on an AMD EPYC
-(Zen 5, 1 thread, BENCHMARKS.md) they take forward+backward from ~560 to ~400 ms (1.4×) and the forward by ~5 %;
-on an Intel Xeon the forward gain was ~4 %. float32/float64 only; other dtypes run the TorchScript loops.
+(Zen 5, BENCHMARKS.md) they are 1.10–1.15× faster forward and 1.06–1.08× forward+backward than the TorchScript
+loops; on an Intel Xeon the forward gain was ~4 %. float32/float64 only; other dtypes run the TorchScript loops.
 
 It is built only when asked — [`build_kernel`], `LOOPS = "cpp"`, or `HF_EMOTION_MOGRIFIER_KERNEL=build` —
 which needs a C++ compiler and ninja (`pip install hf_emotion[kernel]`) and takes about half a minute once per
