@@ -59,7 +59,7 @@ def _cross_validate(args: argparse.Namespace, output_dir) -> int:
         strict=args.strict,
         skipped=skipped,
     )
-    write_skipped(skipped, output_dir)
+    skipped_count = write_skipped(skipped, output_dir)
     report = run_cross_validation(
         config,
         features,
@@ -71,6 +71,7 @@ def _cross_validate(args: argparse.Namespace, output_dir) -> int:
         corpus=args.corpus,
         processor=processor,
     )
+    report.update(skipped_count)  # {"skipped_files": N}: in cross_validation.json/.md
     title = (
         args.title
         or f"{args.model_type} ({args.config_overrides or args.preset}) on {args.corpus}, {args.protocol} folds"
