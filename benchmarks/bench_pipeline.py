@@ -1,17 +1,24 @@
-"""Inference speed of the audio-visual emotion pipeline on CPU (paper-size `tucker_av`, random init).
+"""Inference speed of the audio-visual emotion pipeline on CPU, against what a user would pick instead.
 
-Measures, on a generated 3-s clip at RAVDESS resolution (1280×720, 30 fps, 16 kHz AAC):
-- real-time factor (RTF = processing time ÷ clip duration) of ``pipeline(clip)``, decode included, in fp32 and
-  under ``torch.autocast("cpu", dtype=torch.bfloat16)``, with the time split into decode + features and model;
-- batch throughput (clips per second) at batch sizes 1 and 4;
-- model-only latency, PyTorch vs ONNX Runtime (fp32, batch 1).
+On a generated 3-s clip at RAVDESS resolution (1280×720, 30 fps, 16 kHz AAC), side by side in one process:
+- hf_emotion's pipeline with the paper-size `tucker_av` (128 × 256 log-Mel, 90 frames at 224 px through
+  ResNet-18, random init): real-time factor (RTF = processing time ÷ 3 s), decode included, with the model as
+  loaded (float32) and on the path the pipeline picks for this machine (`optimize=True`, the default: bf16
+  autocast + channels-last frame encoder where the CPU has bf16 arithmetic, channels-last float32 elsewhere),
+  the time split into decode, features and model, and the logit change of the picked path against float32;
+- transformers' `video-classification` pipeline with a VideoMAE-base config and `audio-classification` with a
+  wav2vec2-base config (random init, nothing downloaded) on the same clip;
+- the physical limit: the frame encoder's FLOPs per clip ÷ this machine's measured peak GEMM rate in the same
+  dtype, as a fraction of the model-only time.
+- `--onnx`: model-only latency through ONNX Runtime (float32), and `--int8` its dynamic int8 quantisation.
 
-Usage: ``python benchmarks/bench_pipeline.py [--repeats 3] [--threads 2]``. Prints a Markdown table.
+Usage: ``python benchmarks/bench_pipeline.py [--repeats 3] [--threads 2] [--onnx] [--int8]``. Prints Markdown.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -26,14 +33,16 @@ from pipeline_fixtures import write_clip  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
 from hf_emotion import TuckerAVConfig, TuckerAVForEmotionRecognition  # noqa: E402
+from hf_emotion.models import acceleration  # noqa: E402
+from hf_emotion.models.decoding import load_audio  # noqa: E402
 from hf_emotion.models.pipeline_emotion import TASK, register_pipeline  # noqa: E402
 from hf_emotion.models.processing_emotion import EmotionProcessor, register_processors  # noqa: E402
-from hf_emotion.onnx_export import export_onnx, run_onnx  # noqa: E402
 
 CLIP_SECONDS = 3.0
+FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16")
 
 
-def timed(function, repeats: int, label: str = "") -> float:
+def timed(function, repeats: int, label: str) -> float:
     """Median wall time of `repeats` calls after one warm-up call (progress goes to stderr)."""
     function()
     times = []
@@ -41,94 +50,203 @@ def timed(function, repeats: int, label: str = "") -> float:
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
-    if label:
-        print(
-            f"[bench] {label}: {statistics.median(times):.3f} s (runs: {times})", file=sys.stderr, flush=True
-        )
+    print(f"[bench] {label}: {statistics.median(times):.3f} s (runs: {times})", file=sys.stderr, flush=True)
     return statistics.median(times)
 
 
-def cpu_flags() -> str:
-    flags = (
-        Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0]
-        if Path("/proc/cpuinfo").exists()
-        else ""
+def machine() -> str:
+    model, flags = acceleration.cpu_description()
+    present = ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in FLAGS)
+    return (
+        f"{model}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; CPU flags: "
+        f"{present}; bf16 arithmetic: {'yes' if acceleration.cpu_has_bf16_arithmetic() else 'no'}; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
-    wanted = ("avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni")
-    return ", ".join(f"{flag}={'yes' if f' {flag}' in flags else 'no'}" for flag in wanted)
+
+
+def peak_gemm_flops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+    """The machine's GEMM rate (FLOP/s) for a large square product in `dtype`: the best of `repeats`."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    torch.mm(a, b)
+    best = min(timed_once(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * size**3 / best
+
+
+def timed_once(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def frame_encoder_flops(model, pixel_values: torch.Tensor) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    encoder = acceleration.frame_encoders(model)[0]
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        encoder(pixel_values)
+    return counter.get_total_flops()
+
+
+def baselines(clip: str, repeats: int) -> list[tuple[str, float]]:
+    """transformers' own pipelines a user might pick instead, random init (configs only, nothing downloaded)."""
+    from transformers import (
+        VideoMAEConfig,
+        VideoMAEForVideoClassification,
+        VideoMAEImageProcessor,
+        Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForSequenceClassification,
+    )
+
+    labels = {
+        "id2label": {i: f"label_{i}" for i in range(8)},
+        "label2id": {f"label_{i}": i for i in range(8)},
+    }
+    video = pipeline(
+        "video-classification",
+        model=VideoMAEForVideoClassification(VideoMAEConfig(**labels)).eval(),  # base: 16 frames at 224 px
+        image_processor=VideoMAEImageProcessor(),
+        device=-1,
+    )
+    audio = pipeline(
+        "audio-classification",
+        model=Wav2Vec2ForSequenceClassification(Wav2Vec2Config(**labels)).eval(),  # base
+        feature_extractor=Wav2Vec2FeatureExtractor(),
+        device=-1,
+    )
+    return [
+        (
+            "transformers `video-classification`, VideoMAE-base (16 frames over the clip)",
+            timed(lambda: video(clip, frame_sampling_rate=5), repeats, "VideoMAE-base pipeline"),
+        ),
+        (  # its ffmpeg pipe cannot read an .mp4 (the index is at the end): the sound track decoded by torchcodec
+            "transformers `audio-classification`, wav2vec2-base (audio decoded by torchcodec)",
+            timed(
+                lambda: audio({"raw": load_audio(clip, 16000), "sampling_rate": 16000}),
+                repeats,
+                "wav2vec2-base pipeline",
+            ),
+        ),
+    ]
+
+
+def onnx_rows(model, inputs: dict, threads: int, repeats: int, int8: bool, tmp: str) -> list[tuple[str, float]]:
+    """Model-only latency through ONNX Runtime (float32 and, with `int8`, dynamic int8 quantisation of the
+    weights), each row naming its largest logit change against PyTorch float32 on the same clip."""
+    import onnxruntime
+
+    from hf_emotion.onnx_export import export_onnx
+
+    path = export_onnx(model, Path(tmp) / "model.onnx", batch_size=1)
+    paths = {"ONNX Runtime, float32": path}
+    if int8:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        paths["ONNX Runtime, dynamic int8"] = Path(tmp) / "model_int8.onnx"
+        quantize_dynamic(str(path), str(paths["ONNX Runtime, dynamic int8"]), weight_type=QuantType.QInt8)
+    feed = {name: value.numpy() for name, value in inputs.items()}
+    with torch.no_grad():
+        reference = model(**inputs).logits
+    rows = []
+    for name, onnx_path in paths.items():
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        seconds = timed(lambda s=session: s.run(["logits"], feed), repeats, name)
+        change = (torch.from_numpy(session.run(["logits"], feed)[0]) - reference).abs().max().item()
+        rows.append((f"model only, {name} (logits change {change:.4f})", seconds))
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-baselines", action="store_true")
+    parser.add_argument("--onnx", action="store_true", help="also time the model through ONNX Runtime")
+    parser.add_argument("--int8", action="store_true", help="with --onnx: also ONNX Runtime dynamic int8")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    print(f"Machine at the start: {machine()}\n")
     register_pipeline()
     register_processors(TuckerAVConfig)
     config = TuckerAVConfig()  # the paper's sizes: 128×256 log-Mel, 90 frames at 224 px, ResNet-18
     model = TuckerAVForEmotionRecognition(config).eval()
     processor = EmotionProcessor.from_model_config(config)
-    classifier = pipeline(TASK, model=model, processor=processor, device=-1)
-    rows = []
+    plan = acceleration.inference_plan("cpu")
+    float32_plan = acceleration.inference_plan("cpu", "float32")
+    rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         clip = str(write_clip(Path(tmp) / "clip.mp4", duration_s=CLIP_SECONDS, fps=30, size=(720, 1280)))
-
-        features = timed(lambda: processor(videos=clip), args.repeats, "decode + features")
+        window = processor.decode(clip)
+        decode = timed(lambda: processor.decode(clip), args.repeats, "decode")
+        features = timed(
+            lambda: processor(
+                videos=window.frames, audio=window.waveform, sampling_rate=window.sampling_rate
+            ),
+            args.repeats,
+            "features",
+        )
         inputs = dict(processor(videos=clip))
         with torch.no_grad():
-            model_fp32 = timed(lambda: model(**inputs), args.repeats, "model fp32")
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                model_bf16 = timed(lambda: model(**inputs), args.repeats, "model bf16")
-        total_fp32 = timed(lambda: classifier(clip), args.repeats, "pipeline fp32")
+            reference = model(**inputs).logits
+            as_loaded = timed(lambda: model(**inputs), args.repeats, "model as loaded")
+            as_loaded_pipeline = pipeline(TASK, model=model, processor=processor, device=-1, optimize=False)
+            loaded_total = timed(lambda: as_loaded_pipeline(clip), args.repeats, "pipeline as loaded")
+            acceleration.prepare_for_inference(model, float32_plan)
+            channels_last = timed(lambda: model(**inputs), args.repeats, "model fp32 channels-last")
 
-        def bf16_call():
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                classifier(clip)
+            def picked_model():
+                with acceleration.inference_context(model, plan):
+                    return model(**inputs)
 
-        total_bf16 = timed(bf16_call, args.repeats, "pipeline bf16")
-        rows.append(("pipeline, fp32 (decode + features + model)", total_fp32, total_fp32 / CLIP_SECONDS))
-        rows.append(("pipeline, bf16 autocast", total_bf16, total_bf16 / CLIP_SECONDS))
-        rows.append(("  decode + features only", features, features / CLIP_SECONDS))
-        rows.append(("  model only, fp32", model_fp32, model_fp32 / CLIP_SECONDS))
-        rows.append(("  model only, bf16 autocast", model_bf16, model_bf16 / CLIP_SECONDS))
-
-        throughput = {}
-        for batch_size in (1, 4):
-            seconds = timed(
-                lambda b=batch_size: classifier([clip] * 4, batch_size=b), max(1, args.repeats - 1)
+            picked = timed(picked_model, args.repeats, f"model, {plan.describe()}")
+            picked_logits = picked_model().logits
+            classifier = pipeline(TASK, model=model, processor=processor, device=-1)
+            picked_total = timed(
+                lambda: classifier(clip), args.repeats, f"pipeline, {classifier.inference_path}"
             )
-            throughput[batch_size] = 4 / seconds
-
-        onnx_path = export_onnx(model, Path(tmp) / "model.onnx", batch_size=1)
-        single = {k: v[:1] for k, v in inputs.items()}
-        onnx_seconds = timed(
-            lambda: run_onnx(onnx_path, single, num_threads=args.threads), args.repeats, "ORT new session"
-        )
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = args.threads
-        session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-        feed = {name: value.numpy() for name, value in single.items()}
-        onnx_run = timed(lambda: session.run(["logits"], feed), args.repeats, "ORT session reused")
-
-    print(f"torch {torch.__version__}, {args.threads} threads; CPU flags: {cpu_flags()}")
+        rows += [
+            (f"**pipeline, picked path ({classifier.inference_path})**", picked_total),
+            ("  decode (90 frames + 16 kHz audio, torchcodec)", decode),
+            ("  features (log-Mel + frame normalisation)", features),
+            (f"  model ({plan.describe()})", picked),
+            ("pipeline, model as loaded (float32, contiguous)", loaded_total),
+            ("  model as loaded (float32, contiguous)", as_loaded),
+            ("  model, float32 channels-last", channels_last),
+        ]
+        if not args.skip_baselines:
+            rows += baselines(clip, args.repeats)
+        if args.onnx:
+            single = {k: v[:1] for k, v in inputs.items()}
+            rows += onnx_rows(model, single, args.threads, args.repeats, args.int8, tmp)
+        pixel_values = inputs["pixel_values_videos"][0]
+        flops = frame_encoder_flops(model, pixel_values)
+    peak = peak_gemm_flops(plan.frame_encoder_dtype)
+    peak_fp32 = peak if plan.frame_encoder_dtype == torch.float32 else peak_gemm_flops(torch.float32)
+    change = (picked_logits.float() - reference).abs().max().item()
     print(f"3-s clip, 1280x720 @ 30 fps, AAC 16 kHz; median of {args.repeats} runs after a warm-up\n")
-    print("| measurement | seconds | RTF |")
+    print("| measurement | seconds per clip | RTF |")
     print("|---|---|---|")
-    for name, seconds, rtf in rows:
-        print(f"| {name} | {seconds:.3f} | {rtf:.3f} |")
-    print("\n| batch size | clips / s (4 clips, decode included) |")
-    print("|---|---|")
-    for batch_size, rate in throughput.items():
-        print(f"| {batch_size} | {rate:.2f} |")
-    print("\n| model-only latency, batch 1, fp32 | seconds |")
-    print("|---|---|")
-    print(f"| PyTorch | {model_fp32:.3f} |")
-    print(f"| ONNX Runtime (session reused) | {onnx_run:.3f} |")
-    print(f"| ONNX Runtime (new session per call) | {onnx_seconds:.3f} |")
+    for name, seconds in rows:
+        print(f"| {name} | {seconds:.3f} | {seconds / CLIP_SECONDS:.3f} |")
+    target = 0.25 if acceleration.cpu_has_bf16_arithmetic() else 0.5
+    print(
+        f"\nPicked path: RTF {picked_total / CLIP_SECONDS:.3f} (target ≤ {target} on this CPU); "
+        f"{loaded_total / picked_total:.1f}× faster than the model as loaded; logits change "
+        f"{change:.4f} (max |Δ|, logits up to {reference.abs().max().item():.3f}; stated tolerance "
+        f"{acceleration.BF16_LOGIT_TOLERANCE})."
+    )
+    dtype = str(plan.frame_encoder_dtype).replace("torch.", "")
+    print(
+        f"\nPhysical limit: the frame encoder does {flops / 1e9:.0f} GFLOP per clip; this machine's peak GEMM rate "
+        f"is {peak / 1e9:.0f} GFLOP/s in {dtype} ({peak_fp32 / 1e9:.0f} in float32), so the frame encoder needs "
+        f"at least {flops / peak:.3f} s ({flops / peak / CLIP_SECONDS:.3f} RTF); the model-only time "
+        f"{picked:.3f} s is {flops / peak / picked:.0%} of the physical limit's speed (the frame encoder at peak "
+        f"/ the whole model measured)."
+    )
+    print(f"\nMachine at the end: {machine()}")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,12 @@ Data: either a corpus (``--corpus NAME --data_dir DIR``; features are prepared o
 ``--cache_dir``, by default ``DIR/.hf_emotion_cache/<model_type>_<preset>``) or an already prepared feature
 folder (``--features_dir``). ``--protocol speaker|random --fold K`` picks the split. Checkpoints every
 ``--checkpointing_steps`` steps go to ``OUTPUT_DIR/checkpoints/step_N``; ``--resume_from_checkpoint latest``
-continues the last one (the settings must not change). The final model, its processor, ``metrics.json`` and
-``history.json`` are written to ``OUTPUT_DIR``.
+continues the last one (the settings must not change). The final model folder (``OUTPUT_DIR/model``: weights,
+config, code and the run's fitted processor, loadable by ``pipeline(..., trust_remote_code=True)``),
+``metrics.json`` and ``history.json`` are written to ``OUTPUT_DIR``.
+
+Mixed precision comes from the Accelerate config (``accelerate launch --config_file ...``; the shipped GPU
+configs ask for bf16) unless ``--mixed_precision no|bf16|fp16`` is given; ``history.json`` records the one used.
 """
 
 from __future__ import annotations
@@ -23,13 +27,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from safetensors.torch import save_file
 from transformers import HfArgumentParser
 
-from hf_emotion.models.processing_emotion import EmotionProcessor
 from hf_emotion.training import (
     LoopArguments,
     build_model,
@@ -39,7 +40,8 @@ from hf_emotion.training import (
     train_model,
 )
 from hf_emotion.training.experiment import load_experiment, split_fold
-from hf_emotion.training.prepare import add_text_features
+from hf_emotion.training.loop import build_accelerator
+from hf_emotion.training.prepare import fit_processor
 
 
 @dataclass
@@ -87,11 +89,9 @@ class RunArguments:
 def main(argv: list[str] | None = None) -> int:
     parser = HfArgumentParser((ModelArguments, DataArguments, LoopArguments, RunArguments))
     model_args, data_args, loop_args, run_args = parser.parse_args_into_dataclasses(args=argv)
-    accelerator = Accelerator(
-        mixed_precision=loop_args.mixed_precision,
-        gradient_accumulation_steps=loop_args.gradient_accumulation_steps,
-        cpu=not torch.cuda.is_available(),
-    )
+    accelerator = build_accelerator(
+        loop_args
+    )  # mixed precision: --mixed_precision, else the Accelerate config
     set_seed(loop_args.seed)
     if accelerator.is_main_process:
         prepare_output_dir(
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(data_args.data_dir) / ".hf_emotion_cache" / f"{model_args.model_type}_{model_args.preset}"
         )
     with accelerator.main_process_first():  # the main process prepares the cache, the others reuse it
-        config, features, encoder = load_experiment(
+        config, processor, features, encoder = load_experiment(
             model_args.model_type,
             model_args.preset,
             parse_config_overrides(model_args.config_overrides),
@@ -122,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     splits = split_fold(
         features, data_args.protocol, data_args.fold, data_args.n_folds, data_args.corpus, loop_args.seed
     )
-    splits, config, text_featurizer = add_text_features(splits, config)  # TF-IDF fitted on training transcripts
+    splits, config = fit_processor(processor, splits, config)  # the run's one processor, fitted on "train"
     set_seed(loop_args.seed)  # the same initial weights whatever preparation consumed
     model = build_model(config, encoder)
+    model.processor = processor  # travels with the model: augmentation reads it, save_pretrained writes it
     result = train_model(
         model, splits["train"], loop_args, eval_dataset=splits["test"], accelerator=accelerator
     )
@@ -140,9 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     if accelerator.is_main_process:
         save_history(result.history, output_dir / "history.json", loop_args)
         if not result.stopped_early:
-            accelerator.unwrap_model(model).save_pretrained(output_dir / "model")
-            processor = EmotionProcessor.from_model_config(config, text_featurizer=text_featurizer)
-            processor.save_pretrained(output_dir / "model")
+            accelerator.unwrap_model(model).save_pretrained(output_dir / "model")  # with the fitted processor
             (output_dir / "metrics.json").write_text(json.dumps(result.eval_metrics, indent=1))
             metrics = result.eval_metrics
             print(

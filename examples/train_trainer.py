@@ -7,8 +7,9 @@
 
 Features are prepared once (frozen-backbone frame embeddings by default) and cached next to the corpus; or
 give an already prepared folder with ``--features_dir``. Metrics come from `hf_emotion.metrics`
-(accuracy = WA, uar = UA/UAR, macro F1, MCC, per-class F1). The model, its processor and the
-final metrics are saved to ``--output_dir``. Multi-GPU: ``accelerate launch examples/train_trainer.py ...``.
+(accuracy = WA, uar = UA/UAR, macro F1, MCC, per-class F1; ``--metric_for_best_model uar`` works). The model
+with its processor, code and pipeline (one folder) and the final metrics are saved to ``--output_dir``;
+``--push_to_hub --hub_model_id user/name`` uploads that folder. Multi-GPU: ``accelerate launch examples/train_trainer.py ...``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from pathlib import Path
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 
 from hf_emotion.metrics import make_compute_metrics
-from hf_emotion.models.processing_emotion import EmotionProcessor
 from hf_emotion.training import (
     EmotionDataCollator,
     build_model,
@@ -31,7 +31,7 @@ from hf_emotion.training import (
 )
 from hf_emotion.training.experiment import load_experiment, split_fold
 from hf_emotion.training.loop import check_dataset_labels
-from hf_emotion.training.prepare import add_text_features
+from hf_emotion.training.prepare import fit_processor
 
 
 @dataclass
@@ -67,12 +67,13 @@ def main(argv: list[str] | None = None) -> int:
             training_args.output_dir,
             overwrite=exp.overwrite,
             resuming=bool(training_args.resume_from_checkpoint),
+            inputs=[exp.data_dir, exp.features_dir, exp.cache_dir],
         )
     cache_dir = exp.cache_dir
     if cache_dir is None and exp.data_dir is not None:
         cache_dir = str(Path(exp.data_dir) / ".hf_emotion_cache" / f"{exp.model_type}_{exp.preset}")
     with training_args.main_process_first(desc="preparing features"):
-        config, features, encoder = load_experiment(
+        config, processor, features, encoder = load_experiment(
             exp.model_type,
             exp.preset,
             parse_config_overrides(exp.config_overrides),
@@ -84,11 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             seed=training_args.seed,
         )
     splits = split_fold(features, exp.protocol, exp.fold, exp.n_folds, exp.corpus, training_args.seed)
-    splits, config, text_featurizer = add_text_features(splits, config)  # TF-IDF fitted on training transcripts
+    splits, config = fit_processor(processor, splits, config)  # the run's one processor, fitted on "train"
     for name in ("train", "test"):
         check_dataset_labels(splits[name], config, name)
     set_seed(training_args.seed)
     model = build_model(config, encoder)
+    model.processor = processor
     columns = [*model_input_names(config), "label"]
     training_args.remove_unused_columns = False  # the collator picks the model inputs
     training_args.label_names = ["labels"]
@@ -99,18 +101,19 @@ def main(argv: list[str] | None = None) -> int:
         eval_dataset=splits["test"].with_format("numpy", columns=columns),
         data_collator=EmotionDataCollator(model_input_names(config)),
         compute_metrics=make_compute_metrics(config.id2label),
+        processing_class=processor,
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     metrics = trainer.evaluate()
     if trainer.is_world_process_zero():
-        trainer.save_model(training_args.output_dir)
-        processor = EmotionProcessor.from_model_config(config, text_featurizer=text_featurizer)
-        processor.save_pretrained(training_args.output_dir)
+        trainer.save_model(training_args.output_dir)  # weights, config, code, processor: one folder
         Path(training_args.output_dir, "eval_metrics.json").write_text(json.dumps(metrics, indent=1))
         print(
             f"fold {exp.fold}: accuracy (WA) {metrics['eval_accuracy']:.3f}, UAR {metrics['eval_uar']:.3f}, "
             f"macro-F1 {metrics['eval_macro_f1']:.3f}; model in {training_args.output_dir}"
         )
+    if training_args.push_to_hub:
+        trainer.push_to_hub()  # the same folder: loads with trust_remote_code=True where hf_emotion is absent
     return 0
 
 

@@ -22,12 +22,21 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def _to_numpy(value: Any) -> np.ndarray:
     if hasattr(value, "detach"):  # a torch tensor
         value = value.detach().float().cpu().numpy()
     return np.asarray(value, dtype=float)
+
+
+def _integer_ticks(axis, x: bool = True, y: bool = False) -> None:
+    """Ticks only at whole numbers (steps, time steps): no "2.5th step"."""
+    if x:
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if y:
+        axis.yaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _save(figure, path: str | Path) -> Path:
@@ -107,11 +116,7 @@ def plot_training_curves(
 ) -> Path:
     """Training loss (left axis) and evaluation accuracy / UAR (right axis) against the optimiser step."""
     train = [(e["step"], e["loss"]) for e in history if "loss" in e]
-    evals = [
-        (e["step"], e["eval_accuracy"], e.get("eval_uar"))
-        for e in history
-        if "eval_accuracy" in e
-    ]
+    evals = [(e["step"], e["eval_accuracy"], e.get("eval_uar")) for e in history if "eval_accuracy" in e]
     if not train and not evals:
         raise ValueError("The history holds no `loss` or `eval_accuracy` entries to plot.")
     figure, axis = plt.subplots(figsize=(6.4, 3.8))
@@ -119,6 +124,7 @@ def plot_training_curves(
         axis.plot(*zip(*train), color="tab:blue", label="training loss")
     axis.set_xlabel("optimiser step")
     axis.set_ylabel("loss")
+    _integer_ticks(axis)
     if evals:
         right = axis.twinx()
         steps = [e[0] for e in evals]
@@ -159,6 +165,7 @@ def plot_attention_maps(
             axis.set_title(f"{name}, head {head + 1}", fontsize=9)
             axis.set_xlabel(keys, fontsize=8)
             axis.set_ylabel(queries, fontsize=8)
+            _integer_ticks(axis, x=True, y=True)
         figure.colorbar(image, ax=axes[row].tolist(), fraction=0.02, label="weight")
     figure.suptitle(title)
     path = Path(path)

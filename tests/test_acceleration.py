@@ -23,8 +23,12 @@ from hf_emotion.models.mogrifier import RMLSTMCell, mogrifier_lstm_sequence
 from hf_emotion.models.pipeline_emotion import TASK, register_pipeline
 from hf_emotion.models.processing_emotion import EmotionProcessor, register_processors
 
-BF16_TOLERANCE = acceleration.BF16_LOGIT_TOLERANCE  # logits of O(1); bf16 keeps 8 significant bits
-FP16_TOLERANCE = 0.01  # fp16 keeps 11
+# |logit - float32 logit| for logits scaled to at most 2: bf16 keeps 8 significant bits, fp16 11
+BF16_TOLERANCE = acceleration.BF16_LOGIT_TOLERANCE  # the pipeline's plan: the frame encoder alone in bf16
+BF16_WHOLE_MODEL_TOLERANCE = (
+    0.15  # every layer in bf16, recurrent state included (measured 0.08 rmlstm, 0.10 tucker_av)
+)
+FP16_TOLERANCE = 0.01
 
 
 @pytest.fixture(autouse=True)
@@ -64,10 +68,14 @@ def test_measured_choice_takes_the_fastest_working_candidate_and_caches_it_per_m
 
 
 def test_bf16_arithmetic_is_read_from_the_cpu_flags(monkeypatch):
-    monkeypatch.setattr(acceleration, "cpu_description", lambda: ("Some CPU", frozenset({"avx512f", "avx512_bf16"})))
+    monkeypatch.setattr(
+        acceleration, "cpu_description", lambda: ("Some CPU", frozenset({"avx512f", "avx512_bf16"}))
+    )
     assert acceleration.cpu_has_bf16_arithmetic()
     assert acceleration.inference_plan("cpu").frame_encoder_dtype == torch.bfloat16
-    monkeypatch.setattr(acceleration, "cpu_description", lambda: ("Other CPU", frozenset({"avx512f", "avx2"})))
+    monkeypatch.setattr(
+        acceleration, "cpu_description", lambda: ("Other CPU", frozenset({"avx512f", "avx2"}))
+    )
     assert not acceleration.cpu_has_bf16_arithmetic()
     plan = acceleration.inference_plan("cpu")
     assert plan.frame_encoder_dtype == torch.float32 and plan.channels_last
@@ -152,8 +160,8 @@ def _tiny_rmlstm():
     config = RMLSTMConfig(
         num_mfcc=5,
         num_frames=4,
-        frame_encoder="resnet18",
-        frame_feature_dim=512,
+        frame_encoder="test_resnet",  # timm's tiny test network: fp16 convolutions on CPU are slow
+        frame_feature_dim=96,
         image_size=32,
         text_feature_dim=6,
         num_time_steps=7,
@@ -172,17 +180,21 @@ def _tiny_rmlstm():
 
 def _tiny_tucker():
     inputs = {"input_features": torch.randn(2, 16, 32), "pixel_values_videos": torch.rand(2, 4, 3, 32, 32)}
-    return TuckerAVForEmotionRecognition(TuckerAVConfig(**TINY_CONFIG)), inputs
+    config = TuckerAVConfig(**{**TINY_CONFIG, "frame_encoder": "test_resnet", "frame_feature_dim": 96})
+    return TuckerAVForEmotionRecognition(config), inputs
 
 
 MODELS = {"rmlstm": _tiny_rmlstm, "tucker_av": _tiny_tucker}
 
 
-def _scaled(model):
-    """Logits of O(1) (a freshly initialised head gives ~0.05, where any tolerance would pass)."""
+def _scaled(model, inputs):
+    """The head scaled so the largest logit is 2 (a freshly initialised head gives ~0.05, where any tolerance
+    would pass)."""
+    model.eval()
     with torch.no_grad():
-        model.classifier.weight.mul_(1.0 / model.classifier.weight.abs().mean() / 40)
-    return model.eval()
+        model.classifier.bias.zero_()
+        model.classifier.weight.mul_(2.0 / model(**inputs).logits.abs().max())
+    return model
 
 
 @pytest.mark.parametrize("mode", ["autocast", "model dtype"])
@@ -190,7 +202,7 @@ def _scaled(model):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_mixed_precision_forward_backward_within_tolerance_of_float32(name, dtype, mode):
     model, inputs = MODELS[name]()
-    model = _scaled(model)
+    model = _scaled(model, inputs)
     labels = torch.arange(next(iter(inputs.values())).shape[0]) % model.config.num_labels
     reference = model(**inputs, labels=labels)
     reference.loss.backward()
@@ -208,7 +220,7 @@ def test_mixed_precision_forward_backward_within_tolerance_of_float32(name, dtyp
         out = grad_model(**{k: v.to(dtype) for k, v in inputs.items()}, labels=labels)
         assert out.logits.dtype == dtype
     out.loss.backward()
-    tolerance = BF16_TOLERANCE if dtype == torch.bfloat16 else FP16_TOLERANCE
+    tolerance = BF16_WHOLE_MODEL_TOLERANCE if dtype == torch.bfloat16 else FP16_TOLERANCE
     torch.testing.assert_close(out.logits.float(), reference.logits, rtol=0, atol=tolerance)
     grads = [p.grad for p in grad_model.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
@@ -224,7 +236,7 @@ def test_mixed_precision_forward_backward_within_tolerance_of_float32(name, dtyp
 @pytest.mark.parametrize("name", list(MODELS))
 def test_torch_export_of_both_models_matches_eager(name):
     model, inputs = MODELS[name]()
-    model = _scaled(model)
+    model = _scaled(model, inputs)
     with torch.no_grad():
         expected = model(**inputs).logits
     exported = torch.export.export(model, (), kwargs=inputs)
@@ -239,12 +251,10 @@ def test_torch_compile_of_rmlstm_matches_eager_forward_and_backward():
     by hand: same values, BENCHMARKS.md)."""
     torch._dynamo.reset()
     model, inputs = _tiny_rmlstm()
-    model = _scaled(model)
     inputs.pop("pixel_values_videos")
     model.config.frame_encoder = None
-    model = RMLSTMForEmotionRecognition(model.config).eval()
-    model = _scaled(model)
-    inputs["frame_features"] = torch.randn(3, 4, 512)
+    inputs["frame_features"] = torch.randn(3, 4, 96)
+    model = _scaled(RMLSTMForEmotionRecognition(model.config), inputs)
     labels = torch.tensor([0, 1, 2])
     expected = model(**inputs, labels=labels)
     expected_grads = torch.autograd.grad(expected.loss, list(model.parameters()))
@@ -273,17 +283,22 @@ def test_pipeline_inference_path_within_tolerance_of_float32(dtype, tmp_path):
     register_pipeline()
     register_processors(TuckerAVConfig)
     model, _ = _tiny_tucker()
-    model = _scaled(model)
     processor = EmotionProcessor.from_model_config(model.config)
     clip = str(write_clip(tmp_path / "clip.mp4"))
     reference = pipeline(TASK, model=model, processor=processor, device=-1, optimize=False)
+    inputs = next(reference.preprocess(clip))
+    model = _scaled(
+        model, {k: v for k, v in inputs.items() if k in ("input_features", "pixel_values_videos")}
+    )
     fast = pipeline(TASK, model=model, processor=processor, device=-1, dtype=dtype)
     assert reference.inference_path == "cpu: as loaded (torch.float32)"
     expected_dtype = {"auto": acceleration.inference_plan("cpu").frame_encoder_dtype}.get(dtype, dtype)
-    assert fast.inference_path == f"cpu: frame encoder {str(expected_dtype).replace('torch.', '')}, channels-last"
+    assert (
+        fast.inference_path
+        == f"cpu: frame encoder {str(expected_dtype).replace('torch.', '')}, channels-last"
+    )
     conv = next(p for p in model.parameters() if p.dim() == 4)
     assert conv.is_contiguous(memory_format=torch.channels_last)
-    inputs = next(reference.preprocess(clip))
     with torch.no_grad():
         expected = reference._forward(dict(inputs))["logits"]
         got = fast._forward(dict(inputs))["logits"]
@@ -333,33 +348,47 @@ def test_installed_package_loads_remote_code_rmlstm_and_predicts_without_a_compi
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""},
     )  # fmt: skip
     assert install.returncode == 0, install.stderr[-3000:]
-    bin_dir = tmp_path / "bin"  # python only: no cc, c++, g++, ninja
-    bin_dir.mkdir()
-    os.symlink(python, bin_dir / "python")
-    assert not any(shutil.which(tool, path=str(bin_dir)) for tool in ("cc", "c++", "g++", "gcc", "ninja"))
+    bin_dir = str(venv / "bin")  # the only PATH entry: python, no cc, c++, g++, ninja
+    assert not any(shutil.which(tool, path=bin_dir) for tool in ("cc", "c++", "g++", "gcc", "ninja"))
     script = textwrap.dedent(
         f"""
-        import hf_emotion, torch, transformers
+        import importlib.metadata, importlib.util, sys, torch, transformers
         path = {str(tmp_path)!r}
-        assert hf_emotion.__file__.startswith({str(venv)!r}), hf_emotion.__file__
+        assert importlib.util.find_spec("hf_emotion").origin.startswith({str(venv)!r})  # installed here
+        inputs = torch.load(path + "/inputs.pt", weights_only=True)
+        expected = torch.load(path + "/expected.pt", weights_only=True)
+        # hf_emotion not imported: the model's own files run (remote code)
         model = transformers.AutoModelForAudioClassification.from_pretrained(path + "/model", trust_remote_code=True)
         assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
-        inputs = torch.load(path + "/inputs.pt", weights_only=True)
+        assert "hf_emotion" not in sys.modules
         with torch.no_grad():
-            logits = model.eval()(**inputs).logits
-        torch.testing.assert_close(logits, torch.load(path + "/expected.pt", weights_only=True), rtol=1e-5, atol=1e-6)
-        print("OK", hf_emotion.__version__)
+            torch.testing.assert_close(model.eval()(**inputs).logits, expected, rtol=1e-5, atol=1e-6)
+        import hf_emotion  # and through the installed package
+        assert hf_emotion.__version__ == importlib.metadata.version("hf_emotion")
+        model = transformers.AutoModelForAudioClassification.from_pretrained(path + "/model")
+        assert type(model).__module__ == "hf_emotion.models.modeling_rmlstm", type(model).__module__
+        with torch.no_grad():
+            torch.testing.assert_close(model.eval()(**inputs).logits, expected, rtol=1e-5, atol=1e-6)
+        print("OK")
         """
     )
     env = {
-        "PATH": str(bin_dir),
+        "PATH": bin_dir,
         "HF_HUB_OFFLINE": "1",
         "HF_HOME": str(tmp_path / "hf_home"),
         "HF_EMOTION_CACHE": str(tmp_path / "empty_cache"),
         "HOME": str(tmp_path),
     }
-    result = subprocess.run(
-        [str(bin_dir / "python"), "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
+    result = subprocess.run([python, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
     assert not (tmp_path / "empty_cache" / "kernels").exists()  # nothing was built
+
+
+def test_gpu_benchmark_skips_cleanly_without_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the script runs for real (benchmarks/bench_gpu.py)")
+    script = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "bench_gpu.py"
+    )
+    result = subprocess.run([sys.executable, script], capture_output=True, text=True)
+    assert result.returncode == 0 and "skipped" in result.stdout, result.stderr[-2000:]

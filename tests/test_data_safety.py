@@ -317,6 +317,11 @@ def test_bad_cli_input_is_one_line_naming_the_fix(model_dir, tmp_path, capsys, m
     (model / "config.json").write_text('{"model_type": "tucker_av",')  # truncated JSON
     assert main(["evaluate", "--model-dir", str(model), "--data-dir", str(tmp_path)]) == 2
     assert "config.json" in one_error_line(capsys)
+    damaged = tmp_path / "damaged"
+    shutil.copytree(model_dir, damaged)
+    (damaged / "processor_config.json").write_text("{")
+    assert main(["predict", "x.mp4", "--model", str(damaged)]) == 2
+    assert "processor_config.json is not valid JSON" in one_error_line(capsys)
     with pytest.raises(SystemExit) as exit_info:
         main(["predict", "x.mp4", "--model", str(model), "--chunk-length-s", "nan"])
     assert exit_info.value.code == 2 and "finite" in capsys.readouterr().err

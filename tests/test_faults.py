@@ -174,6 +174,12 @@ def test_truncated_file_not_covered_by_sizes_is_one_line(tmp_path):
         run(tmp_path, resume_from_checkpoint="latest")
 
 
+def test_a_run_of_zero_steps_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="0 training steps"):
+        run(tmp_path, max_steps=None, num_train_epochs=0)
+    assert not (tmp_path / "checkpoints").exists()
+
+
 def test_save_total_limit_keeps_the_newest(tmp_path):
     run(tmp_path, save_total_limit=2)
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_10", "step_8"]
@@ -220,7 +226,7 @@ def test_read_only_output_and_cache_fail_before_any_work(tmp_path, monkeypatch, 
         config = build_config("tucker_av", dict(enumerate(LABELS)), "demo", {})
         with pytest.raises(OSError) as info:
             prepare.load_or_prepare(dataset, config, cache_dir=read_only / "cache")
-        _assert_one_line(str(info.value), "cannot be written", "--cache-dir")
+        _assert_one_line(str(info.value), "Cannot write in", "--cache-dir")
         assert calls == []  # failed before extracting anything
         code = main(["train", "--features-dir", str(tmp_path / "f"), "--output-dir", str(read_only / "o")])
         assert code == 2

@@ -185,7 +185,7 @@ def test_pipeline_with_a_model_object_uses_its_own_processor(model_type, tiny_fo
     """Point 1: no processor given → the attached one (rmlstm's text works, normalisation kept)."""
     model = AutoModelForAudioClassification.from_pretrained(tiny_folders[model_type]).eval()
     kwargs = {"transcript": TRANSCRIPTS[1]} if model_type == "rmlstm" else {}
-    classifier = AudioVisualEmotionPipeline(model=model, device=-1)
+    classifier = AudioVisualEmotionPipeline(model=model, device=-1, optimize=False)
     assert classifier.processor is model.processor
     predictions = classifier(str(clip_path), **kwargs)
     inputs = model.processor(videos=str(clip_path), text=[TRANSCRIPTS[1]] if kwargs else None)

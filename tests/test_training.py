@@ -95,11 +95,11 @@ def test_the_loop_learns_the_signal(tmp_path):
     train, test = data.filter(lambda r: r["speaker"] != "04"), data.filter(lambda r: r["speaker"] == "04")
     args = LoopArguments(
         output_dir=str(tmp_path),
-        num_train_epochs=15,
+        num_train_epochs=20,
         per_device_train_batch_size=8,
-        learning_rate=1e-2,
+        learning_rate=5e-3,
         progress=False,
-    )
+    )  # with the default train-time augmentation and AdamW
     result = train_model(tiny_model(), train, args, eval_dataset=test, accelerator=Accelerator(cpu=True))
     losses = [e["loss"] for e in result.history if "loss" in e]
     assert losses[-1] < 0.7 * losses[0]
@@ -189,63 +189,7 @@ def test_trainer_script_runs_a_few_steps_with_package_metrics(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     metrics = json.loads((tmp_path / "run/eval_metrics.json").read_text())
-    assert {"eval_accuracy", "eval_uar", "eval_macro_f1", "eval_mcc", "eval_f1_sad"} <= set(
-        metrics
-    )
+    assert {"eval_accuracy", "eval_uar", "eval_macro_f1", "eval_mcc", "eval_f1_sad"} <= set(metrics)
     assert (tmp_path / "run/model.safetensors").is_file() and (
         tmp_path / "run/processor_config.json"
     ).is_file()
-
-
-def test_text_modality_fits_tfidf_on_training_transcripts_and_saves_it_with_the_processor(tmp_path):
-    """`train_fold` with an RMLSTM that reads text: TF-IDF is fitted on the training split only (a word that
-    only the test split says is not in the vocabulary), the config's `text_feature_dim` follows the vocabulary,
-    and the run's processor carries the featurizer (JSON) so that a reloaded processor featurizes the same way."""
-    from datasets import DatasetDict
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    from hf_emotion import EmotionProcessor
-    from hf_emotion.models.configuration_rmlstm import RMLSTMConfig
-    from hf_emotion.training.outputs import train_fold, write_run_outputs
-    from hf_emotion.training.prepare import add_text_features
-
-    data = make_feature_dataset(n_speakers=2, clips_per_label=2)
-    sentences = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the zebra crossing"}
-    data = data.add_column("transcript", [sentences[s] for s in data["speaker"]])
-    splits = DatasetDict(
-        train=data.filter(lambda r: r["speaker"] == "01"), test=data.filter(lambda r: r["speaker"] == "02")
-    )
-    config = RMLSTMConfig(
-        modalities=["audio", "text"],
-        num_mfcc=16,
-        hidden_size=8,
-        num_time_steps=4,
-        frame_encoder=None,
-        id2label=dict(enumerate(LABELS)),
-        text_feature_dim=64,
-    )
-    expected_vocabulary = sorted(
-        w for w in sentences["01"].lower().split() if w not in ENGLISH_STOP_WORDS and len(w) > 1
-    )  # ['door', 'kids', 'talking']
-
-    with_text, fitted_config, featurizer = add_text_features(splits, config)
-    assert featurizer.vocabulary == expected_vocabulary
-    assert fitted_config.text_feature_dim == 3 and config.text_feature_dim == 64  # a copy, not the caller's
-    assert all(
-        sum(row) == 0 for row in with_text["test"]["text_features"]
-    )  # no training word in the test sentence
-
-    args = LoopArguments(
-        output_dir=str(tmp_path / "run"), max_steps=2, progress=False, eval_every_epoch=False
-    )
-    model, result = train_fold(config, splits, args)
-    assert model.config.text_feature_dim == 3 and result.text_featurizer.vocabulary == expected_vocabulary
-    write_run_outputs(model, result, tmp_path / "out", splits["test"])
-    reloaded = EmotionProcessor.from_pretrained(tmp_path / "out" / "model").text_featurizer
-    assert reloaded.vocabulary == expected_vocabulary
-    assert (
-        reloaded(["the kids talk at the door"]).tolist() == featurizer(["the kids talk at the door"]).tolist()
-    )
-
-    with pytest.raises(ValueError, match="needs transcripts"):
-        add_text_features(DatasetDict(train=make_feature_dataset()), config)

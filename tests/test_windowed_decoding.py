@@ -287,7 +287,7 @@ def test_batched_timeline_keeps_the_missing_marker(media, tucker):
 
 def test_frames_are_decoded_at_the_target_size_and_match_a_full_size_reference(media, monkeypatch):
     path = str(media["hd"])  # 640 × 360
-    small = MediaReader(path, need_audio=False).window(num_frames=3, short_side=32, need_audio=False)
+    small = MediaReader(path).window(num_frames=3, short_side=32, need_audio=False)
     assert small.frames.shape == (3, 32, 57, 3)
     processor = EmotionVideoProcessor(num_frames=3, image_size=32)
     full = load_video_frames(path, 3)  # naive reference: full size, then the processor resizes
@@ -303,3 +303,24 @@ def test_frames_are_decoded_at_the_target_size_and_match_a_full_size_reference(m
     assert seen and all(shape[0] <= decoding.DECODE_CHUNK_FRAMES for shape in seen)  # never the whole clip
     faces = EmotionVideoProcessor(num_frames=3, image_size=32, crop_faces=True)
     assert faces.decode_short_side == 96  # face crops keep 3x the output resolution
+
+
+def test_whole_clip_without_frames_in_its_span_is_one_clear_line(media, tucker):
+    config, model = tucker  # 6 s of audio, one frame at 0 s: the centre 3 s (1.5-4.5 s) hold no frames
+    with pytest.raises(ValueError, match=r"one_frame.mkv` holds no video data in 1.50-4.50 s"):
+        EmotionProcessor.from_model_config(config)(videos=str(media["one_frame"]))
+    with pytest.raises(ValueError, match=r"holds no video data in 1.50-4.50 s"):
+        make_pipeline(config, model)(str(media["one_frame"]))
+
+
+def test_sub_processors_and_processor_take_the_same_span(media, tucker):
+    config, _ = tucker  # video 6 s, audio 2.5 s: the file's centre 3 s is 1.5-4.5 s for every route
+    processor = EmotionProcessor.from_model_config(config)
+    path = str(media["audio_ends_early"])
+    both = processor(videos=path)
+    torch.testing.assert_close(processor.feature_extractor(path)["input_features"], both["input_features"])
+    torch.testing.assert_close(
+        processor.video_processor(path)["pixel_values_videos"], both["pixel_values_videos"]
+    )
+    audio = decode_window(path, sampling_rate=16000, max_seconds=3.0, need_video=False)
+    assert (audio.start_s, audio.end_s) == (1.5, 4.5) and len(audio.waveform) == 16000  # sound up to 2.5 s

@@ -76,7 +76,23 @@ def add_loop_arguments(parser: argparse.ArgumentParser, epochs: int = 30) -> Non
     group.add_argument("--learning-rate", type=positive_float, default=1e-3)
     group.add_argument("--weight-decay", type=non_negative_float, default=1e-4)
     group.add_argument("--seed", type=int, default=0)
-    group.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
+    group.add_argument(
+        "--mixed-precision",
+        choices=("no", "bf16", "fp16"),
+        help="default: the Accelerate config's (`accelerate launch --config_file ...`), else no",
+    )
+    group.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="train-time augmentation of the training batches (default: on for tucker_av as in its paper, off "
+        "for rmlstm)",
+    )
+    group.add_argument(
+        "--modality-dropout",
+        type=float,
+        default=0.0,
+        help="probability of zeroing one modality's input per training clip (default: 0)",
+    )
 
 
 def positive_int(text: str) -> int:
@@ -116,6 +132,18 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def check_json_files(folder: str | Path) -> None:
+    """Parse every ``*.json`` of a local model folder, so a damaged one is named (transformers' own message
+    does not always say which file it was)."""
+    for file in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
+        try:
+            json.loads(file.read_text())
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ValueError(
+                f"{file} is not valid JSON ({error}); restore it from the saved model (save_pretrained writes it)."
+            ) from None
+
+
 def input_folders(args: argparse.Namespace) -> list[str | None]:
     """Every folder a command reads (the output folder must be separate from all of them)."""
     names = ("data_dir", "features_dir", "cache_dir", "model_dir", "corpus_dir")
@@ -144,6 +172,8 @@ def loop_arguments(args: argparse.Namespace, output_dir: str, **extra) -> LoopAr
         weight_decay=args.weight_decay,
         seed=args.seed,
         mixed_precision=args.mixed_precision,
+        augment=args.augment,
+        modality_dropout=args.modality_dropout,
         logging_steps=5,
         **extra,
     )

@@ -35,6 +35,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from hf_emotion.training import safe_output_dir
 
+    loop_arguments(args, args.output_dir)  # checks the training settings before any folder or data work
     with safe_output_dir(args.output_dir, overwrite=args.overwrite, inputs=input_folders(args)) as output_dir:
         return _cross_validate(args, output_dir)
 
@@ -45,7 +46,7 @@ def _cross_validate(args: argparse.Namespace, output_dir) -> int:
     from hf_emotion.training.experiment import load_experiment
 
     skipped: list[dict] = []
-    config, features, encoder = load_experiment(
+    config, processor, features, encoder = load_experiment(
         args.model_type,
         args.preset,
         parse_config_overrides(args.config_overrides),
@@ -68,6 +69,7 @@ def _cross_validate(args: argparse.Namespace, output_dir) -> int:
         n_folds=args.n_folds,
         folds=args.folds,
         corpus=args.corpus,
+        processor=processor,
     )
     title = (
         args.title

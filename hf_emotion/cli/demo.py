@@ -16,7 +16,7 @@ import argparse
 import time
 from pathlib import Path
 
-from .common import format_summary
+from .common import format_summary, positive_int
 
 DEMO = {"n_actors": 8, "n_folds": 4, "epochs": 20, "batch_size": 16, "learning_rate": 2e-3, "overrides": {}}
 TINY = {
@@ -44,7 +44,7 @@ def register(subparsers) -> None:
         help="where the synthetic corpus is written (reused if present)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR")
-    parser.add_argument("--epochs", type=int, help="override the demo's 20 epochs")
+    parser.add_argument("--epochs", type=positive_int, help="override the demo's 20 epochs")
     parser.add_argument(
         "--preset",
         choices=("demo", "cached"),
@@ -57,18 +57,29 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hf_emotion.training import safe_output_dir
+    from hf_emotion.training import LoopArguments, safe_output_dir
 
+    settings = TINY if args.tiny else DEMO
+    loop_args = LoopArguments(  # checked before any folder or data work
+        output_dir=str(args.output_dir),
+        num_train_epochs=settings["epochs"] if args.epochs is None else args.epochs,
+        per_device_train_batch_size=settings["batch_size"],
+        learning_rate=settings["learning_rate"],
+        seed=args.seed,
+        logging_steps=5,
+    )
     with safe_output_dir(args.output_dir, overwrite=args.overwrite, inputs=[args.corpus_dir]) as output_dir:
-        return _demo(args, output_dir)
+        loop_args.output_dir = str(output_dir)
+        return _demo(args, output_dir, loop_args)
 
 
-def _demo(args: argparse.Namespace, output_dir: Path) -> int:
+def _demo(args: argparse.Namespace, output_dir: Path, loop_args) -> int:
     from hf_emotion.data import load_synthetic, make_synthetic_corpus
-    from hf_emotion.training import LoopArguments, build_config
+    from hf_emotion.models.processing_emotion import EmotionProcessor
+    from hf_emotion.training import build_config
     from hf_emotion.training.experiment import label_names, split_fold
     from hf_emotion.training.outputs import train_fold, write_run_outputs
-    from hf_emotion.training.prepare import load_or_prepare
+    from hf_emotion.training.prepare import fit_processor, load_or_prepare
 
     started = time.perf_counter()
     settings = TINY if args.tiny else DEMO
@@ -82,22 +93,16 @@ def _demo(args: argparse.Namespace, output_dir: Path) -> int:
     video = "frozen ResNet-18 frame embeddings" if config.freeze_backbone else "video frames"
     print(f"[2/4] features: log-Mel + {video} ({config.num_frames} frames, {config.image_size} px), cached")
     cache = Path(args.corpus_dir) / ".hf_emotion_cache" / f"{'tiny_' if args.tiny else ''}{args.preset}"
-    features, encoder = load_or_prepare(dataset, config, cache_dir=cache, seed=args.seed)
+    processor = EmotionProcessor.from_model_config(config)  # the run's one processor
+    features, encoder = load_or_prepare(dataset, config, cache_dir=cache, seed=args.seed, processor=processor)
     splits = split_fold(features, "speaker", 0, settings["n_folds"], "synthetic", args.seed)
     test_speakers = sorted(set(splits["test"]["speaker"]))
     print(
         f"[3/4] training tucker_av ({args.preset} preset) on {len(splits['train'])} clips, testing on {len(splits['test'])} "
         f"clips of unseen actors {', '.join(test_speakers)}"
     )
-    loop_args = LoopArguments(
-        output_dir=str(output_dir),
-        num_train_epochs=args.epochs or settings["epochs"],
-        per_device_train_batch_size=settings["batch_size"],
-        learning_rate=settings["learning_rate"],
-        seed=args.seed,
-        logging_steps=5,
-    )
-    model, result = train_fold(config, splits, loop_args, encoder)
+    splits, config = fit_processor(processor, splits, config)
+    model, result = train_fold(config, splits, loop_args, processor, encoder)
     print("[4/4] writing the model, metrics, figures and model card")
     protocol = (
         f"speaker-independent, test actors {', '.join(test_speakers)} (fold 0 of {settings['n_folds']})"

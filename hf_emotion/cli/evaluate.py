@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from .common import add_data_arguments, format_summary
@@ -32,20 +33,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from datasets import DatasetDict
     from transformers import AutoConfig
 
     from hf_emotion.models.modeling_common import EmotionFrameEncoder
     from hf_emotion.models.processing_emotion import EmotionProcessor
     from hf_emotion.training import check_dataset_labels, evaluate_model
-    from hf_emotion.training.experiment import (
-        label_names,
-        load_labelled_corpus,
-        load_prepared_dir,
-        split_fold,
-    )
+    from hf_emotion.training.experiment import load_labelled_corpus, load_prepared_dir, split_fold
     from hf_emotion.training.factory import _model_classes, check_model_type
-    from hf_emotion.training.prepare import add_text_features, load_or_prepare
+    from hf_emotion.training.prepare import add_processor_features, load_or_prepare
     from hf_emotion.training.run_folder import atomic_write_text, check_separate_from_inputs
 
     if args.output:  # checked before any work: a file outside the corpus, in a writable folder
@@ -57,34 +52,41 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{model_dir} is not a saved model folder (no config.json).")
     config = AutoConfig.from_pretrained(model_dir)
     model = _model_classes()[check_model_type(config.model_type)][1].from_pretrained(model_dir)
+    if not (model_dir / "processor_config.json").is_file():
+        raise FileNotFoundError(
+            f"{model_dir} has no saved processor (processor_config.json): the features must be made by the "
+            "processor the model was trained with; save it beside the model (`processor.save_pretrained`)."
+        )
+    # The model's own fitted processor: its saved state (frame count, statistics, TF-IDF...) makes the features.
+    processor = EmotionProcessor.from_pretrained(model_dir)
     if args.features_dir:
         features, _ = load_prepared_dir(args.features_dir)
     else:
         if not args.data_dir:
             raise ValueError("Give --data-dir (a corpus folder) or --features-dir (prepared features).")
         dataset = load_labelled_corpus(args.corpus, args.data_dir)
-        names = list(label_names(dataset).values())
-        model_names = [config.id2label[i] for i in range(config.num_labels)]
-        if names != model_names:
-            raise ValueError(f"The model's labels {model_names} do not match the corpus labels {names}.")
+        check_dataset_labels(dataset, config, "corpus")
         encoder = next((m for m in model.modules() if isinstance(m, EmotionFrameEncoder)), None)
         encoder = encoder if getattr(config, "freeze_backbone", False) else None
         # frame features come from the model's own (frozen) backbone, so they match what it was trained on
+        skipped: list[dict] = []
         features, _ = load_or_prepare(
-            dataset, config, frozen_backbone=encoder is not None, frame_encoder=encoder
+            dataset,
+            config,
+            frozen_backbone=encoder is not None,
+            frame_encoder=encoder,
+            processor=processor,
+            strict=args.strict,
+            skipped=skipped,
         )
+        for entry in skipped:
+            print(f"warning: skipped {entry['path']}: {entry['reason']}", file=sys.stderr)
+    features = add_processor_features(features, processor)  # text features from the saved TF-IDF
     data = (
         features
         if args.split == "all"
         else split_fold(features, args.protocol, args.fold, args.n_folds, args.corpus, args.seed)[args.split]
     )
-    if "text" in getattr(config, "modalities", ()):  # TF-IDF with the featurizer saved beside the model
-        featurizer = EmotionProcessor.from_pretrained(model_dir).text_featurizer
-        if featurizer is None:
-            raise ValueError(
-                f"{model_dir} uses the 'text' modality but its processor has no text featurizer."
-            )
-        data = add_text_features(DatasetDict({args.split: data}), config, featurizer)[0][args.split]
     check_dataset_labels(data, config, args.split)
     metrics = evaluate_model(model, data, args.batch_size, progress=True)
     print(

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import positive_float, positive_int
+from .common import check_json_files, positive_float, positive_int
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -26,6 +26,7 @@ def _predict(args: argparse.Namespace) -> int:
     looks_like_path = args.model.startswith((".", "/", "~")) or args.model.count("/") > 1
     if os.path.lexists(args.model) or looks_like_path:  # a local folder (else a Hub id "user/name")
         check_exists(args.model, "model folder", "pass a folder written by save_pretrained, or a Hub id")
+        check_json_files(os.path.expanduser(args.model))
     register_pipeline()
     # The installed package's pipeline unless the code saved with the model is trusted.
     pipeline_class = None if args.trust_remote_code else AudioVisualEmotionPipeline

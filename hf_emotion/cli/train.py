@@ -41,6 +41,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from hf_emotion.training import safe_output_dir
 
+    loop_arguments(args, args.output_dir)  # checks the training settings before any folder or data work
     with safe_output_dir(
         args.output_dir, overwrite=args.overwrite, resume=args.resume, inputs=input_folders(args)
     ) as output_dir:
@@ -51,9 +52,10 @@ def _train(args: argparse.Namespace, output_dir: Path) -> int:
     from hf_emotion.training import parse_config_overrides
     from hf_emotion.training.experiment import load_experiment, split_fold
     from hf_emotion.training.outputs import train_fold, write_run_outputs
+    from hf_emotion.training.prepare import fit_processor
 
     skipped: list[dict] = []
-    config, features, encoder = load_experiment(
+    config, processor, features, encoder = load_experiment(
         args.model_type,
         args.preset,
         parse_config_overrides(args.config_overrides),
@@ -74,7 +76,8 @@ def _train(args: argparse.Namespace, output_dir: Path) -> int:
         save_total_limit=args.save_total_limit,
         resume_from_checkpoint="latest" if args.resume else None,
     )
-    model, result = train_fold(config, splits, loop_args, encoder)
+    splits, config = fit_processor(processor, splits, config)  # the run's one processor, fitted on "train"
+    model, result = train_fold(config, splits, loop_args, processor, encoder)
     protocol = f"{args.protocol} fold {args.fold}"
     files = write_run_outputs(
         model,

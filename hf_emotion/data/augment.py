@@ -1,4 +1,9 @@
-"""Train-time augmentation from the Tucker cross-attention paper's Table A1 (off unless asked for).
+"""Train-time augmentation from the Tucker cross-attention paper's Table A1.
+
+The training loop (`hf_emotion.training.train_model`) augments every training batch of prepared features with
+:class:`FeatureAugmenter` by default for `tucker_av` (the paper's recipe; `augment=False` / `--no-augment` turns it
+off); its docstring says which operation applies to which preset. The waveform and frame augmenters below work
+on raw media, for pipelines that decode on the fly.
 
 Audio (on waveforms, before feature extraction): pitch shift, time stretch, background noise at a chosen SNR.
 Video (on a clip's frame tensor, e.g. one clip of ``pixel_values_videos``): horizontal flip, small rotation,
@@ -34,6 +39,7 @@ import logging
 import math
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,7 +64,10 @@ def _check_range(name: str, values: Sequence[float], low: float | None = None) -
 class _Seeded:
     def __init__(self, seed: int | None):
         self.generator = torch.Generator()
-        self.generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+        if seed is None:
+            self.generator.seed()  # a non-deterministic seed for this generator only (not the global RNG)
+        else:
+            self.generator.manual_seed(seed)
 
     def _fires(self, probability: float) -> bool:
         return probability > 0 and float(torch.rand((), generator=self.generator)) < probability
@@ -268,3 +277,157 @@ class AudioVisualAugmenter:
         if pixel_values_videos is not None:
             pixel_values_videos = self.video(pixel_values_videos)
         return waveform, pixel_values_videos
+
+
+def _htk_mel(frequency: torch.Tensor) -> torch.Tensor:
+    return 2595.0 * torch.log10(1.0 + frequency / 700.0)
+
+
+def _htk_hz(mel: torch.Tensor) -> torch.Tensor:
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
+class FeatureAugmenter(_Seeded):
+    """Table A1's augmentations on a collated TRAINING batch of prepared features (the loop applies it to
+    training batches only). What applies depends on what a preset prepares:
+
+    | batch input | preset | what applies |
+    |---|---|---|
+    | `pixel_values_videos` | `demo` (backbone trained on pixels) | flip, rotation, crop: `VideoAugmenter`, as in the paper |
+    | `frame_features` | `cached`, `paper` with a frozen backbone | nothing: embeddings of fixed frames cannot be flipped, rotated or cropped |
+    | `input_features`, log-Mel | `tucker_av` | time stretch, pitch shift, background noise, on the spectrogram (below) |
+    | `input_features`, MFCC | `rmlstm` | time stretch only (pitch and noise do not act simply on cepstra) |
+    | `text_features` | `rmlstm` with text | nothing |
+
+    On a log-Mel spectrogram (batch, mel, frames): **time stretch** by rate r resamples the frame axis
+    (linear interpolation to frames / r, then centre crop, or edge padding, back to the input length) — what a
+    phase-vocoder stretch does to a spectrogram; **pitch shift** by s semitones moves every Mel band to the
+    frequency 2^(s/12) times its own (linear interpolation along the HTK Mel axis of the processor's
+    filterbank); **background noise** adds white noise at an SNR in the power domain,
+    ``log(exp(x) + n)`` with n exponentially distributed around mean power / 10^(SNR/10) per band. Features
+    standardised by the processor's normalisation statistics are un-standardised first and standardised again.
+
+    Args:
+        feature_extractor (`EmotionFeatureExtractor`, *optional*): the run's audio settings (feature type, Mel
+            bands, frequency range, statistics); without it, audio features only get the time stretch.
+        video (`VideoAugmenter`, *optional*): for `pixel_values_videos`; defaults to `VideoAugmenter()`.
+        time_stretch_prob / time_stretch_range, pitch_shift_prob / pitch_shift_semitones, noise_prob /
+            snr_db_range: as in `AudioAugmenter` (same defaults).
+        seed (`int`, *optional*): seeds the generator; `__call__(batch, generator=...)` can pass one per batch.
+    """
+
+    def __init__(
+        self,
+        feature_extractor: Any = None,
+        video: VideoAugmenter | None = None,
+        time_stretch_prob: float = 0.5,
+        time_stretch_range: tuple[float, float] = (0.9, 1.1),
+        pitch_shift_prob: float = 0.5,
+        pitch_shift_semitones: tuple[int, int] = (-2, 2),
+        noise_prob: float = 0.5,
+        snr_db_range: tuple[float, float] = (10.0, 30.0),
+        seed: int | None = None,
+    ):
+        super().__init__(seed)
+        self.feature_extractor = feature_extractor
+        self.video = video if video is not None else VideoAugmenter(seed=seed)
+        self.time_stretch_prob = _check_probability("time_stretch_prob", time_stretch_prob)
+        self.time_stretch_range = _check_range("time_stretch_range", time_stretch_range, low=0.0)
+        self.pitch_shift_prob = _check_probability("pitch_shift_prob", pitch_shift_prob)
+        self.pitch_shift_semitones = tuple(
+            int(s) for s in _check_range("pitch_shift_semitones", pitch_shift_semitones)
+        )
+        self.noise_prob = _check_probability("noise_prob", noise_prob)
+        self.snr_db_range = _check_range("snr_db_range", snr_db_range)
+
+    @classmethod
+    def for_processor(cls, processor: Any = None, **kwargs) -> FeatureAugmenter:
+        """The augmenter for a run's processor (its feature extractor), with the default probabilities."""
+        return cls(getattr(processor, "feature_extractor", None), **kwargs)
+
+    @property
+    def _log_mel(self) -> bool:
+        return getattr(self.feature_extractor, "feature_type", None) == "log_mel"
+
+    def time_stretch(self, features: torch.Tensor, rate: float) -> torch.Tensor:
+        """(channels, frames) → same shape: the frame axis resampled to frames / rate, centre-cropped or
+        edge-padded back."""
+        frames = features.shape[-1]
+        length = max(2, int(round(frames / rate)))
+        stretched = torch.nn.functional.interpolate(
+            features[None], size=length, mode="linear", align_corners=True
+        )[0]  # (channels, length)
+        if length >= frames:
+            start = (length - frames) // 2
+            return stretched[:, start : start + frames]
+        left = (frames - length) // 2
+        return torch.nn.functional.pad(stretched[None], (left, frames - length - left), mode="replicate")[0]
+
+    def _band_frequencies(self, bands: int) -> torch.Tensor:
+        extractor = self.feature_extractor
+        f_max = extractor.f_max if extractor.f_max is not None else extractor.sampling_rate / 2
+        mels = torch.linspace(
+            float(_htk_mel(torch.tensor(extractor.f_min))),
+            float(_htk_mel(torch.tensor(float(f_max)))),
+            bands + 2,
+        )
+        return mels  # (bands + 2,) band edges and centres on the Mel axis
+
+    def pitch_shift(self, log_mel: torch.Tensor, semitones: float) -> torch.Tensor:
+        """(mel, frames) → same shape: band i takes the value the unshifted spectrogram has at the frequency
+        f_i / 2^(semitones/12) (linear interpolation between bands; edges held)."""
+        bands = log_mel.shape[0]
+        mels = self._band_frequencies(bands)
+        centres = mels[1:-1]  # (mel,)
+        source = _htk_mel(_htk_hz(centres) / 2.0 ** (semitones / 12.0))
+        position = ((source - centres[0]) / (mels[1] - mels[0])).clamp(0, bands - 1)  # fractional band index
+        low = position.floor().long().clamp(max=bands - 1)
+        high = (low + 1).clamp(max=bands - 1)
+        weight = (position - low).unsqueeze(-1)  # (mel, 1)
+        return log_mel[low] * (1 - weight) + log_mel[high] * weight
+
+    def add_noise(self, log_mel: torch.Tensor, snr_db: float) -> torch.Tensor:
+        """(mel, frames) → same shape: white noise at `snr_db` added in the power domain."""
+        offset = float(getattr(self.feature_extractor, "log_offset", 0.0))
+        power = (log_mel.exp() - offset).clamp(min=0)
+        noise_power = power.mean() / 10.0 ** (snr_db / 10.0)
+        noise = -torch.log1p(-torch.rand(power.shape, generator=self.generator)) * noise_power  # Exp(mean)
+        return torch.log(power + noise + offset)
+
+    def _audio(self, features: torch.Tensor) -> torch.Tensor:
+        """One clip's (channels, frames) audio features."""
+        extractor = self.feature_extractor
+        mean = getattr(extractor, "normalization_mean", None)
+        std = getattr(extractor, "normalization_std", None)
+        if mean is not None and std is not None:
+            mean, std = torch.tensor(mean).view(-1, 1), torch.tensor(std).view(-1, 1)
+            features = features * std + mean
+        if self._fires(self.time_stretch_prob):
+            features = self.time_stretch(features, self._uniform(*self.time_stretch_range))
+        if self._log_mel:
+            if self._fires(self.pitch_shift_prob):
+                low, high = self.pitch_shift_semitones
+                steps = [s for s in range(low, high + 1) if s != 0]
+                if steps:
+                    semitones = steps[int(torch.randint(len(steps), (1,), generator=self.generator))]
+                    features = self.pitch_shift(features, semitones)
+            if self._fires(self.noise_prob):
+                features = self.add_noise(features, self._uniform(*self.snr_db_range))
+        if mean is not None and std is not None:
+            features = (features - mean) / std
+        return features
+
+    def __call__(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> dict[str, Any]:
+        """A new batch dict with augmented `input_features` and `pixel_values_videos` (each clip its own draws);
+        other entries are passed through."""
+        if generator is not None:
+            self.generator = self.video.generator = generator
+        batch = dict(batch)
+        if "input_features" in batch:
+            audio = batch["input_features"]
+            augmented = [self._audio(clip.detach().float().cpu()) for clip in audio]
+            batch["input_features"] = torch.stack(augmented).to(audio)  # (batch, channels, frames)
+        if "pixel_values_videos" in batch:
+            pixels = batch["pixel_values_videos"]
+            batch["pixel_values_videos"] = self.video(pixels.detach().float().cpu()).to(pixels)
+        return batch

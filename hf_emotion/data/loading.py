@@ -88,10 +88,11 @@ def check_exists(path: str | Path, what: str, fix: str) -> Path:
 
 
 def inside(root: Path, path: str | Path) -> bool:
-    """Whether `path` (symbolic links resolved) lies inside the folder `root`: paths built from corpus metadata
-    (utterance ids, names in label files) must, so that a crafted ``../../x`` cannot read or write elsewhere."""
-    base = Path(os.path.realpath(root))
-    target = Path(os.path.realpath(path))
+    """Whether `path`, with ``..`` components collapsed, lies inside the folder `root`: paths built from corpus
+    metadata (utterance ids, names in label files) must, so that a crafted ``../../x`` cannot read or write
+    elsewhere. Symbolic links are followed as the user set them up (a corpus folder may link to another disk)."""
+    base = Path(os.path.abspath(root))
+    target = Path(os.path.abspath(path))  # abspath also normalises "a/../b"
     return target == base or base in target.parents
 
 
@@ -203,13 +204,13 @@ def build_dataset(
 ):
     """Make the `datasets.Dataset` (``info.dataset_name`` = corpus), log skips, and return it (and the report).
 
-    Rows whose `path` resolves outside the corpus folder (a symbolic link out) are skipped; repeated clips (see
+    Rows whose `path` leads outside the corpus folder (``..`` in a name from metadata) are skipped; repeated clips (see
     :func:`find_duplicates`, with the loader's `name_key`) are dropped and listed in ``report.duplicates``."""
     paths = columns["path"]
     drop = set()
     for index, path in enumerate(paths):
         if not inside(Path(report.root), path):
-            report.skip(path, "outside the corpus folder: a symbolic link or a name that leads elsewhere")
+            report.skip(path, "outside the corpus folder: its name leads elsewhere")
             drop.add(index)
     for index, kept in find_duplicates(paths, columns.get("label"), name_key).items():
         if index not in drop and kept not in drop:

@@ -200,7 +200,7 @@ def load_audio(source: Any, sampling_rate: int = 16000) -> np.ndarray:
             to_mono(samples.data, samples.sample_rate, name), samples.sample_rate, sampling_rate
         )
         return _check_waveform(waveform, name)
-    window = MediaReader(source, need_video=False).window(sampling_rate=sampling_rate, need_video=False)
+    window = MediaReader(source).window(sampling_rate=sampling_rate, need_video=False)
     if window.waveform is None:
         raise ValueError(f"`{window.path}` holds zero-length audio (no samples); it cannot be used.")
     return window.waveform
@@ -315,41 +315,43 @@ class DecodedWindow:
     missing: list[str] = field(default_factory=list)
     path: str = ""
 
+    def missing_message(self) -> str:
+        """One line for a clip that cannot be used because a modality is missing from its window."""
+        return (
+            f"`{self.path}` holds no {' or '.join(self.missing)} data in {self.start_s:.2f}-{self.end_s:.2f} s, the "
+            "span its audio and frames are both taken from; it cannot be used (re-encode it, or use a model "
+            "without that modality)."
+        )
+
 
 class MediaReader:
-    """One opened media file: probed once, each needed stream opened once, any number of windows decoded from it.
+    """One opened media file: probed once, each stream opened once, any number of windows decoded from it.
 
     Args:
-        source (`str` or `os.PathLike`): a local audio or video file.
-        need_audio / need_video (`bool`, *optional*, default `True`): which streams to open. A stream the file lacks
-            is recorded in :attr:`info` (``has_audio`` / ``has_video``) and raises only when a window asks for it.
+        source (`str` or `os.PathLike`): a local audio or video file. Its audio and video streams are both opened
+            (one torchcodec decoder each, which is also the probe), whatever a caller decodes, so the file's
+            duration — and so the centre span of a long file — is the same for the audio feature extractor, the
+            video processor, the processor and the pipeline. A stream the file lacks is recorded in :attr:`info`
+            (``has_audio`` / ``has_video``) and raises only when a window asks for it.
         seek_mode (`str`, *optional*, defaults to `"exact"`): torchcodec's video seek mode (`"exact"` scans the
             file once on opening; `"approximate"` trusts the header, for probing).
 
     Times given to :meth:`window` are seconds from the start of the file (the earliest stream start).
     """
 
-    def __init__(
-        self,
-        source: str | os.PathLike,
-        need_audio: bool = True,
-        need_video: bool = True,
-        seek_mode: str = "exact",
-    ):
+    def __init__(self, source: str | os.PathLike, seek_mode: str = "exact"):
         self.path = check_media_path(source)
         decoders = _require("torchcodec.decoders", "Decoding media")
         self.video = self.audio = None
         self._errors: dict[str, Exception] = {}
-        if need_video:
-            try:
-                self.video = decoders.VideoDecoder(self.path, dimension_order="NHWC", seek_mode=seek_mode)
-            except (RuntimeError, ValueError) as error:
-                self._errors["video"] = error
-        if need_audio:
-            try:
-                self.audio = decoders.AudioDecoder(self.path)
-            except (RuntimeError, ValueError) as error:
-                self._errors["audio"] = error
+        try:
+            self.video = decoders.VideoDecoder(self.path, dimension_order="NHWC", seek_mode=seek_mode)
+        except (RuntimeError, ValueError) as error:
+            self._errors["video"] = error
+        try:
+            self.audio = decoders.AudioDecoder(self.path)
+        except (RuntimeError, ValueError) as error:
+            self._errors["audio"] = error
         if self._errors and self.audio is None and self.video is None:
             raise _open_error(self.path, "streams", list(self._errors.values())[-1])
         self.info = self._describe()
@@ -467,13 +469,7 @@ def decode_window(
     source: str | os.PathLike | MediaReader,
     start_s: float | None = None,
     end_s: float | None = None,
-    *,
-    sampling_rate: int = 16000,
-    num_frames: int = 90,
-    short_side: int | None = None,
-    max_seconds: float | None = None,
-    need_audio: bool = True,
-    need_video: bool = True,
+    **options: Any,
 ) -> DecodedWindow:
     """Decode the audio and the frames of the same time window of a media file, opening the file once.
 
@@ -483,13 +479,14 @@ def decode_window(
     Args:
         source (`str`, `os.PathLike` or `MediaReader`): a local file, or a file already opened (a timeline reuses it).
         start_s / end_s (`float`, *optional*): the window in seconds from the start of the file (default: all of it).
-        sampling_rate (`int`, *optional*, defaults to 16000): the rate of the returned waveform.
-        num_frames (`int`, *optional*, defaults to 90): frames at the centres of equal bins over the window.
-        short_side (`int`, *optional*): shrink frames whose shorter side is larger to this size while decoding (see
-            :func:`sample_decoder_frames`); never upscales.
-        max_seconds (`float`, *optional*): a window longer than this is narrowed to its centre `max_seconds`, for
-            audio and frames alike (the processors pass their `clip_seconds`).
-        need_audio / need_video (`bool`, *optional*, default `True`): which modalities to decode.
+        options: keyword arguments of :meth:`MediaReader.window`:
+            sampling_rate (`int`, *optional*, defaults to 16000): the rate of the returned waveform.
+            num_frames (`int`, *optional*, defaults to 90): frames at the centres of equal bins over the window.
+            short_side (`int`, *optional*): shrink frames whose shorter side is larger to this size while decoding (see
+                :func:`sample_decoder_frames`); never upscales.
+            max_seconds (`float`, *optional*): a window longer than this is narrowed to its centre `max_seconds`, for
+                audio and frames alike (the processors pass their `clip_seconds`).
+            need_audio / need_video (`bool`, *optional*, default `True`): which modalities to decode.
 
     Audio is decoded at the file's own rate, down-mixed by :func:`to_mono` (the channel mean, exactly as for arrays)
     and resampled by :func:`resample`. A window where an asked-for stream has no data (a sound track that ends
@@ -504,17 +501,7 @@ def decode_window(
     """
     # Duck-typed: under remote code the pipeline's and the processor's copies of this module differ.
     opened = hasattr(source, "window") and hasattr(source, "info")
-    reader = source if opened else MediaReader(source, need_audio, need_video)
-    return reader.window(
-        start_s,
-        end_s,
-        sampling_rate=sampling_rate,
-        num_frames=num_frames,
-        short_side=short_side,
-        max_seconds=max_seconds,
-        need_audio=need_audio,
-        need_video=need_video,
-    )
+    return (source if opened else MediaReader(source)).window(start_s, end_s, **options)
 
 
 def probe_media(path: str | os.PathLike) -> dict[str, Any]:

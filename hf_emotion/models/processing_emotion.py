@@ -246,12 +246,13 @@ class EmotionProcessor(ProcessorMixin):
             )
         elif texts is not None and "text" not in self.modalities:
             logger.info("Ignoring `texts`: the processor's modalities %s have no text.", self.modalities)
-        if getattr(self.feature_extractor, "do_normalize", False):
-            if audio is None:
+        if getattr(self.feature_extractor, "do_normalize", False) and audio is None:
+            if self.feature_extractor.normalization_mean is None:  # not fitted from features already
                 raise ValueError(
                     "The feature extractor normalises (`do_normalize=True`): pass the training clips, "
                     "`fit(audio=...)`, to fit its statistics."
                 )
+        elif getattr(self.feature_extractor, "do_normalize", False):
             self.feature_extractor.fit_normalization(audio, sampling_rate=sampling_rate)
         return self
 
@@ -300,7 +301,7 @@ class EmotionProcessor(ProcessorMixin):
                     windows = [self.decode(path) for path in video_paths]
                     for window in windows:
                         if window.missing:
-                            raise ValueError(f"`{window.path}` holds no {' or '.join(window.missing)} data.")
+                            raise ValueError(window.missing_message())
                     batch = [window.frames for window in windows]
                     if "audio" in self.modalities:
                         audio = [window.waveform for window in windows]

@@ -8,7 +8,11 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-MODEL_INPUT_COLUMNS = ("input_features", "pixel_values_videos", "frame_features", "text_features")
+from hf_emotion.models.modeling_common import FRAME_FEATURES_NAME, MODEL_INPUT_NAMES, model_input_names
+
+__all__ = ["EmotionDataCollator", "EpochShuffleSampler", "apply_modality_dropout", "model_input_names"]
+
+MODEL_INPUT_COLUMNS = (*MODEL_INPUT_NAMES.values(), FRAME_FEATURES_NAME)
 """Columns a prepared dataset may hold that the models take as inputs (see `hf_emotion.training.prepare`)."""
 
 
@@ -47,19 +51,41 @@ class EmotionDataCollator:
         return batch
 
 
-def model_input_names(config) -> list[str]:
-    """The prepared columns a model with this config reads: audio → `input_features`, video → `frame_features`
-    (frozen backbone / no frame encoder) or `pixel_values_videos`, text → `text_features`."""
-    names = []
-    modalities = list(getattr(config, "modalities", ["audio", "video"]))
-    if "audio" in modalities:
-        names.append("input_features")
-    if "video" in modalities:
-        frozen = getattr(config, "frame_encoder", None) is None or getattr(config, "freeze_backbone", False)
-        names.append("frame_features" if frozen else "pixel_values_videos")
-    if "text" in modalities:
-        names.append("text_features")
-    return names
+def _modality_inputs(modality: str) -> tuple[str, ...]:
+    """The batch entries that can carry a modality (video: pixels or precomputed frame features)."""
+    return (MODEL_INPUT_NAMES[modality], *((FRAME_FEATURES_NAME,) if modality == "video" else ()))
+
+
+def apply_modality_dropout(
+    batch: dict[str, torch.Tensor], probability: float, config, generator: torch.Generator | None = None
+) -> dict[str, torch.Tensor]:
+    """Modality dropout for a training batch: each clip, with `probability`, has the input of ONE of the model's
+    modalities (drawn uniformly) set to zero, so the model learns to cope when a modality is missing. Models
+    with a single modality are left alone. Returns a new dict; the given tensors are not modified.
+
+    Args:
+        batch (`dict`): collated model inputs (see `EmotionDataCollator`), `labels` included or not.
+        probability (`float`): per-clip probability of dropping one modality.
+        config: the model config (its `modalities`).
+        generator (`torch.Generator`, *optional*): the source of the random draws.
+    """
+    present = [
+        [name for name in _modality_inputs(m) if name in batch]
+        for m in getattr(config, "modalities", None) or ["audio", "video"]
+    ]
+    present = [names for names in present if names]
+    if probability <= 0 or len(present) < 2:
+        return batch
+    size = batch[present[0][0]].shape[0]
+    dropped = torch.rand(size, generator=generator) < probability  # (batch,)
+    which = torch.randint(len(present), (size,), generator=generator)  # (batch,)
+    batch = dict(batch)
+    for index, names in enumerate(present):
+        keep = ~(dropped & (which == index))  # (batch,)
+        for name in names:
+            tensor = batch[name]
+            batch[name] = tensor * keep.view(-1, *([1] * (tensor.dim() - 1))).to(tensor)
+    return batch
 
 
 class EpochShuffleSampler(Sampler[int]):

@@ -7,6 +7,7 @@ papers' "mean ± std over folds". Reports are written as Markdown (``cross_valid
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from dataclasses import replace
@@ -18,10 +19,12 @@ from datasets import Dataset
 from transformers import PretrainedConfig
 
 from hf_emotion.models.modeling_common import EmotionFrameEncoder
+from hf_emotion.models.processing_emotion import EmotionProcessor
 
 from .experiment import split_fold
 from .loop import LoopArguments
 from .outputs import train_fold
+from .prepare import fit_processor
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +59,20 @@ def run_cross_validation(
     n_folds: int | None = None,
     folds: list[int] | None = None,
     corpus: str | None = None,
+    processor: EmotionProcessor | None = None,
 ) -> dict[str, Any]:
     """Train a fresh model (same seed) on each fold's training side and evaluate it on the test side.
+
+    Each fold fits its own copy of the run's (unfitted) `processor` (default: built from `config`) on its
+    training side, so nothing learnt from data (TF-IDF vocabulary, statistics) crosses from a fold's test side
+    into its model.
 
     Returns:
         ``{"protocol", "num_folds", "folds": [{"fold", "test_speakers", "num_train", "num_test", <metrics>,
         "confusion_matrix"}], "summary": {metric: {"mean", "std", "per_fold"}}, "labels", "config"}``.
     """
+    if processor is None:
+        processor = EmotionProcessor.from_model_config(config)
     total = fold_count(features, protocol, n_folds, corpus, args.seed)
     folds = list(range(total)) if folds is None else list(folds)
     bad = [f for f in folds if not 0 <= f < total]
@@ -74,7 +84,9 @@ def run_cross_validation(
         fold_args = replace(
             args, output_dir=str(Path(args.output_dir) / f"fold_{fold}"), resume_from_checkpoint=None
         )
-        _, result = train_fold(config, splits, fold_args, frame_encoder)
+        fold_processor = copy.deepcopy(processor)
+        fold_splits, fold_config = fit_processor(fold_processor, splits, config)
+        _, result = train_fold(fold_config, fold_splits, fold_args, fold_processor, frame_encoder)
         metrics = result.eval_metrics
         speakers = sorted(set(splits["test"]["speaker"])) if "speaker" in splits["test"].column_names else []
         row = {
@@ -87,9 +99,7 @@ def run_cross_validation(
         row["per_class_f1"] = {name: values["f1"] for name, values in metrics["per_class"].items()}
         row["confusion_matrix"] = metrics["confusion_matrix"]
         rows.append(row)
-        logger.info(
-            "fold %d: accuracy %.3f, UAR %.3f", fold, metrics["accuracy"], metrics["uar"]
-        )
+        logger.info("fold %d: accuracy %.3f, UAR %.3f", fold, metrics["accuracy"], metrics["uar"])
     summary = {}
     for name in SUMMARY_METRICS:
         values = np.array([row[name] for row in rows], dtype=float)

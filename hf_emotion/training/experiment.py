@@ -14,6 +14,7 @@ from hf_emotion.data import get_fold, load_corpus, make_synthetic_corpus
 from hf_emotion.data.corpora import CORPORA
 from hf_emotion.data.loading import check_exists
 from hf_emotion.models.modeling_common import EmotionFrameEncoder
+from hf_emotion.models.processing_emotion import EmotionProcessor
 
 from .factory import build_config, build_frame_encoder
 from .prepare import load_or_prepare
@@ -102,16 +103,18 @@ def load_experiment(
     strict: bool = False,
     skipped: list[dict[str, str]] | None = None,
     **corpus_kwargs: Any,
-) -> tuple[PretrainedConfig, Dataset, EmotionFrameEncoder | None]:
-    """The model config (labels from the data) and the prepared features of an experiment: from
+) -> tuple[PretrainedConfig, EmotionProcessor, Dataset, EmotionFrameEncoder | None]:
+    """The model config (labels from the data), the run's processor and the prepared features of an experiment: from
     `features_dir` when given, else from the corpus in `data_dir` (prepared once, cached in `cache_dir`).
     `frozen_backbone`, when given, overrides the config's `freeze_backbone` (True: cached frame features of a
     frozen backbone; False: the backbone trains on pixels). Clips that cannot be read are left out and listed
     in `skipped` (``{"path", "reason"}``), or raise with `strict` (see `load_or_prepare`).
 
     Returns:
-        `(config, features, frame_encoder)`; `frame_encoder` is the frozen backbone of the cached
-        `frame_features` (to copy into the model), or `None`.
+        `(config, processor, features, frame_encoder)`: `processor` is the run's one processor, built from the
+        config and not fitted yet (:func:`hf_emotion.training.prepare.fit_processor` fits it on the training
+        split); `frame_encoder` is the frozen backbone of the cached `frame_features` (to copy into the model),
+        or `None`.
     """
     overrides = dict(config_overrides or {})
     if frozen_backbone is not None:
@@ -120,12 +123,13 @@ def load_experiment(
         features, _ = load_prepared_dir(features_dir)
         config = build_config(model_type, label_names(features), preset, overrides)
         _, encoder = load_prepared_dir(features_dir, config, seed)
-        return config, features, encoder
+        return config, EmotionProcessor.from_model_config(config), features, encoder
     if corpus is None or data_dir is None:
         raise ValueError("Give either a prepared features folder or a corpus name and its folder.")
     dataset = load_labelled_corpus(corpus, data_dir, seed=seed, **corpus_kwargs)
     config = build_config(model_type, label_names(dataset), preset, overrides)
+    processor = EmotionProcessor.from_model_config(config)
     features, encoder = load_or_prepare(
-        dataset, config, cache_dir=cache_dir, seed=seed, strict=strict, skipped=skipped
+        dataset, config, cache_dir=cache_dir, seed=seed, strict=strict, skipped=skipped, processor=processor
     )
-    return config, features, encoder
+    return config, processor, features, encoder

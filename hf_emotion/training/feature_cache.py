@@ -23,6 +23,8 @@ from typing import Any
 
 from datasets import Dataset, concatenate_datasets, load_from_disk
 
+from .run_folder import check_writable
+
 logger = logging.getLogger(__name__)
 
 SHARD_DONE = "shard_info.json"
@@ -70,17 +72,7 @@ def describe_change(old: dict[str, Any], new: dict[str, Any]) -> str:
 
 def check_cache_writable(cache: Path) -> None:
     """Fail before any extraction when the cache folder cannot be written (a read-only corpus folder)."""
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        probe = cache / f".write_probe_{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise OSError(
-            error.errno,
-            f"The feature cache folder {cache} cannot be written ({error.strerror or error}); pass --cache-dir "
-            "with a writable folder",
-        ) from error
+    check_writable(cache, "pass --cache-dir with a writable folder")
 
 
 def _digest(value: Any) -> str:

@@ -2,18 +2,23 @@
 
 One code path for one CPU process, several GPUs and several machines: `accelerate launch` (or `torchrun`) sets
 up the processes; `Accelerator` wraps the model in DDP, shards the batches and averages the gradients. The
-paper's recipe (Table A1): Adam with weight decay 1e-4, dropout from the model config, a learning-rate schedule
-with linear warm-up; plus gradient accumulation, bf16/fp16 mixed precision and periodic checkpoints
-(`accelerator.save_state`) that a run can resume from exactly.
+paper's recipe (Table A1): Adam with weight decay 1e-4 — here AdamW (decoupled decay) with no decay on biases and
+normalisation weights —, dropout from the model config, the paper's train-time augmentation (see
+:class:`hf_emotion.data.augment.FeatureAugmenter` for what applies to prepared features), a learning-rate
+schedule with linear warm-up; plus optional modality dropout, gradient accumulation, bf16/fp16 mixed precision
+(from the Accelerate config unless set here) and periodic checkpoints (`accelerator.save_state`) that a run can
+resume from exactly.
 
 Exact resume: the data order of an epoch is drawn from ``seed + epoch`` by its own generator
 (:class:`EpochShuffleSampler`), the global RNG (dropout) is saved and restored by `save_state`/`load_state`, and the
 batches of a partly done epoch are skipped, so an interrupted run that is resumed ends with the same weights as
-an uninterrupted one (on CPU, same seed and thread count).
+an uninterrupted one (on CPU, same seed and thread count). The random draws of augmentation and modality dropout
+come from a generator seeded by (seed, epoch, batch, process), so they too are the same after a resume.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -33,9 +38,10 @@ from transformers import PreTrainedModel, get_scheduler
 from hf_emotion.metrics.emotion_metrics import compute_emotion_metrics
 
 from .checkpoints import STATE_FILE, CheckpointError, find_checkpoint, save_checkpoint
-from .collate import EmotionDataCollator, EpochShuffleSampler, model_input_names
+from .collate import EmotionDataCollator, EpochShuffleSampler, apply_modality_dropout, model_input_names
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass
 class LoopArguments:
@@ -47,12 +53,14 @@ class LoopArguments:
     per_device_train_batch_size: int = 16
     per_device_eval_batch_size: int = 32
     learning_rate: float = 1e-3  # Table A1: 1e-4 … 1e-3
-    weight_decay: float = 1e-4  # Table A1 (Adam's L2 penalty)
+    weight_decay: float = 1e-4  # Table A1; decoupled (AdamW), not applied to biases and norm weights
     lr_scheduler_type: str = "cosine"
     warmup_ratio: float = 0.1
     gradient_accumulation_steps: int = 1
     max_grad_norm: float | None = 1.0
-    mixed_precision: str = "no"  # "no", "bf16" or "fp16"
+    mixed_precision: str | None = None  # "no", "bf16" or "fp16"; None: the Accelerate config's (else "no")
+    augment: bool | None = None  # train-time augmentation; None: the paper's (tucker_av on, rmlstm off)
+    modality_dropout: float = 0.0  # probability of zeroing one modality's input per training clip
     checkpointing_steps: int | None = None  # save_state every N optimiser steps
     save_total_limit: int | None = None  # keep only the newest N complete checkpoints
     resume_from_checkpoint: str | None = None  # a checkpoint folder, or "latest" under output_dir
@@ -61,6 +69,20 @@ class LoopArguments:
     logging_steps: int = 10
     eval_every_epoch: bool = True
     progress: bool = True
+
+    def __post_init__(self):
+        if self.max_steps is None and self.num_train_epochs < 1:
+            raise ValueError(
+                f"--epochs must be at least 1 (got {self.num_train_epochs}): there would be nothing to train."
+            )
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"--max-steps must be at least 1 (got {self.max_steps}).")
+        if self.mixed_precision not in (None, "no", "bf16", "fp16"):
+            raise ValueError(f"--mixed-precision must be no, bf16 or fp16, got {self.mixed_precision!r}.")
+        if not 0.0 <= self.modality_dropout <= 1.0:
+            raise ValueError(
+                f"--modality-dropout must be a probability in [0, 1], got {self.modality_dropout}."
+            )
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings a resumed run must share with the run it resumes."""
@@ -74,6 +96,8 @@ class LoopArguments:
             "warmup_ratio",
             "gradient_accumulation_steps",
             "max_grad_norm",
+            "augment",
+            "modality_dropout",
             "seed",
         )
         return {k: getattr(self, k) for k in keys}
@@ -85,7 +109,58 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     eval_metrics: dict[str, Any] | None = None
     stopped_early: bool = False
-    text_featurizer: Any = None  # the TF-IDF featurizer fitted on the training transcripts (text modality)
+
+
+def build_accelerator(args: LoopArguments) -> Accelerator:
+    """The run's `Accelerator`. Mixed precision: `args.mixed_precision` when set, else what the Accelerate config
+    says (`accelerate launch --config_file ...` passes it on as ``ACCELERATE_MIXED_PRECISION``), else "no";
+    `args.mixed_precision` is then set to the precision in use, so the saved arguments record it."""
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        cpu=not torch.cuda.is_available(),
+    )
+    args.mixed_precision = str(accelerator.mixed_precision)
+    return accelerator
+
+
+NORM_LAYERS = (
+    torch.nn.LayerNorm,
+    torch.nn.GroupNorm,
+    torch.nn.modules.batchnorm._BatchNorm,
+    torch.nn.modules.instancenorm._InstanceNorm,
+    torch.nn.LocalResponseNorm,
+    *((torch.nn.RMSNorm,) if hasattr(torch.nn, "RMSNorm") else ()),
+)
+
+
+def optimizer_parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW parameter groups: weight decay on the trainable weights, none on biases (every parameter whose name
+    contains "bias", e.g. ``bias_ih_l0``, ``in_proj_bias``) and on the parameters of normalisation layers."""
+    no_decay = {
+        id(p)
+        for module in model.modules()
+        if isinstance(module, NORM_LAYERS)
+        for p in module.parameters(False)
+    }
+    no_decay |= {id(p) for name, p in model.named_parameters() if "bias" in name.rsplit(".", 1)[-1]}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in trainable if id(p) not in no_decay], "weight_decay": weight_decay},
+        {"params": [p for p in trainable if id(p) in no_decay], "weight_decay": 0.0},
+    ]
+
+
+def _batch_generator(seed: int, epoch: int, batch: int, process: int) -> torch.Generator:
+    """A generator for one training batch's random draws, the same whenever (and after whatever resume) that
+    batch is drawn."""
+    key = hashlib.sha256(f"{seed}/{epoch}/{batch}/{process}".encode()).hexdigest()
+    return torch.Generator().manual_seed(int(key[:15], 16))
+
+
+def _wants_augmentation(args: LoopArguments, config) -> bool:
+    # The Tucker paper augments (Table A1); the RMLSTM paper does not.
+    return args.augment if args.augment is not None else config.model_type == "tucker_av"
 
 
 def check_dataset_labels(dataset: Dataset, config, split: str = "dataset") -> None:
@@ -197,8 +272,13 @@ def train_model(
     args: LoopArguments,
     eval_dataset: Dataset | None = None,
     accelerator: Accelerator | None = None,
+    processor: Any = None,
 ) -> TrainResult:
     """Train `model` on a prepared dataset with Accelerate (see the module docstring); returns the history.
+
+    `processor` (default: `model.processor`) is the run's processor: the audio-feature augmentation reads its
+    feature settings (Mel bands, normalisation statistics). Augmentation and modality dropout touch training
+    batches only, never evaluation.
 
     Checkpoints go to ``{output_dir}/checkpoints/step_N`` (`save_state` + ``trainer_state.json``). Raises a
     `ValueError` for empty splits, mismatched labels, a resume with changed settings, or a non-finite loss.
@@ -206,20 +286,29 @@ def train_model(
     check_dataset_labels(train_dataset, model.config, "training")
     if eval_dataset is not None:
         check_dataset_labels(eval_dataset, model.config, "evaluation")
-    accelerator = accelerator or Accelerator(
-        mixed_precision=args.mixed_precision,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        cpu=not torch.cuda.is_available(),
-    )
-    input_names = model_input_names(model.config)
+    accelerator = accelerator or build_accelerator(args)
+    config = model.config
+    input_names = model_input_names(config)
     loader = make_dataloader(
         train_dataset, args.per_device_train_batch_size, input_names, shuffle_seed=args.seed
     )
+    augmenter = None
+    if _wants_augmentation(args, config):
+        from hf_emotion.data.augment import FeatureAugmenter
+
+        augmenter = FeatureAugmenter.for_processor(
+            processor if processor is not None else getattr(model, "processor", None)
+        )
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(parameters, lr=args.learning_rate, weight_decay=args.weight_decay)
+    optimizer = torch.optim.AdamW(optimizer_parameter_groups(model, args.weight_decay), lr=args.learning_rate)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     steps_per_epoch = max(1, math.ceil(len(loader) / args.gradient_accumulation_steps))
     total_steps = args.max_steps or steps_per_epoch * args.num_train_epochs
+    if total_steps < 1:
+        raise ValueError(
+            f"The run would take {total_steps} training steps (num_train_epochs={args.num_train_epochs}, "
+            f"max_steps={args.max_steps}); pass at least one epoch or step."
+        )
     num_epochs = math.ceil(total_steps / steps_per_epoch)
     # AcceleratedScheduler steps once per process per optimiser step, hence the factor.
     scheduler = get_scheduler(
@@ -269,7 +358,12 @@ def train_model(
                 loader, done_in_epoch * args.gradient_accumulation_steps
             )
             epoch_loader.set_epoch(epoch)
-        for batch in epoch_loader:
+        for index, batch in enumerate(epoch_loader, start=done_in_epoch * args.gradient_accumulation_steps):
+            generator = _batch_generator(args.seed, epoch, index, accelerator.process_index)
+            if augmenter is not None:
+                batch = augmenter(batch, generator=generator)
+            if args.modality_dropout:
+                batch = apply_modality_dropout(batch, args.modality_dropout, config, generator=generator)
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
                 losses = accelerator.gather(loss.detach().float().reshape(1))

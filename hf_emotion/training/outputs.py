@@ -1,4 +1,9 @@
-"""Train one fold and write a run's outputs: the model and processor, metrics, history and figures."""
+"""Train one fold and write a run's outputs: the model with its processor, metrics, history and figures.
+
+The run's one processor travels with the model (`model.processor`): `train_fold` attaches it,
+`model.save_pretrained` writes it into the self-contained folder (weights, config with ``auto_map`` and
+``custom_pipelines``, the code, the processor) and the figures use the features that processor made.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +24,7 @@ from hf_emotion.models.processing_emotion import EmotionProcessor
 
 from .collate import EmotionDataCollator, model_input_names
 from .factory import build_model
-from .loop import LoopArguments, TrainResult, save_history, train_model
-from .prepare import add_text_features
+from .loop import LoopArguments, TrainResult, build_accelerator, save_history, train_model
 
 logger = logging.getLogger(__name__)
 
@@ -29,20 +33,24 @@ def train_fold(
     config: PretrainedConfig,
     splits: DatasetDict,
     args: LoopArguments,
+    processor: EmotionProcessor | None = None,
     frame_encoder: EmotionFrameEncoder | None = None,
     accelerator: Accelerator | None = None,
 ) -> tuple[PreTrainedModel, TrainResult]:
     """A freshly initialised model (seeded with `args.seed`) trained on ``splits["train"]`` and evaluated on
-    ``splits["test"]``. With the 'text' modality, TF-IDF features are fitted on the training transcripts first
-    (`result.text_featurizer`; `write_run_outputs` saves it with the processor)."""
-    splits, config, text_featurizer = add_text_features(splits, config)
+    ``splits["test"]``; it carries the run's `processor` as `model.processor` (saved with it by
+    `model.save_pretrained`).
+
+    `splits` and `config` are those :func:`hf_emotion.training.prepare.fit_processor` returned for this
+    `processor` (fitted on the training split). Without `processor` (features made elsewhere), the model carries
+    the processor built from `config`, which must then describe those features."""
+    if processor is None:
+        processor = EmotionProcessor.from_model_config(config)
     set_seed(args.seed)
     model = build_model(config, frame_encoder)
-    accelerator = accelerator or Accelerator(
-        cpu=not torch.cuda.is_available(), mixed_precision=args.mixed_precision
-    )
+    model.processor = processor
+    accelerator = accelerator or build_accelerator(args)
     result = train_model(model, splits["train"], args, eval_dataset=splits["test"], accelerator=accelerator)
-    result.text_featurizer = text_featurizer
     return accelerator.unwrap_model(model), result
 
 
@@ -75,18 +83,20 @@ def write_run_outputs(
     dataset_names: tuple[str, ...] = ("synthetic",),
     protocol: str | None = None,
 ) -> dict[str, Path]:
-    """Write ``model/`` (save_pretrained + processor + model card), ``metrics.json``, ``history.json`` and the
-    figures (confusion matrices, per-class F1, training curves, attention maps, feature correlation)."""
+    """Write ``model/`` (`model.save_pretrained` with the run's processor, + model card), ``metrics.json``, ``history.json`` and the figures
+    (confusion matrices, per-class F1, training curves, attention maps, feature correlation). `test_dataset` is
+    the test split as the model's processor prepared it (the one the evaluation used)."""
     from hf_emotion import plots
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
     model_dir = output_dir / "model"
-    model.save_pretrained(model_dir)
-    EmotionProcessor.from_model_config(model.config, text_featurizer=result.text_featurizer).save_pretrained(
-        model_dir
-    )
+    if getattr(model, "processor", None) is None:
+        raise ValueError(
+            "The model carries no fitted processor (`model.processor`); train it with `train_fold`."
+        )
+    model.save_pretrained(model_dir)  # weights, config, code, pipeline and the run's fitted processor
     files["model"] = model_dir
     metrics = result.eval_metrics
     if metrics is not None:
@@ -112,11 +122,6 @@ def write_run_outputs(
             result.history, output_dir / "training_curves.png"
         )
     if test_dataset is not None and len(test_dataset) > 1:
-        if result.text_featurizer is not None:  # the same TF-IDF features the evaluation used
-            splits, _, _ = add_text_features(
-                DatasetDict(test=test_dataset), model.config, result.text_featurizer
-            )
-            test_dataset = splits["test"]
         outputs = _first_clip_outputs(model, test_dataset)
         if outputs["attentions"] is not None:
             files["attention"] = plots.plot_attention_maps(

@@ -1,11 +1,17 @@
 """Turn a corpus into a model-ready feature dataset once (cached on disk), so training never decodes video.
 
+A run has ONE processor: built from the model config (`EmotionProcessor.from_model_config`), fitted on the
+training split (:func:`fit_processor`), saved with the model, and used by training, evaluation and the plots.
+Feature preparation is that processor mapped over the dataset (:func:`prepare_features`).
+
 A prepared dataset has one row per clip with ``input_features`` (log-Mel or MFCC), ``frame_features`` (frozen
 backbone embeddings, the fast path) or ``pixel_values_videos``, optionally ``text_features``, plus ``label``
 (`ClassLabel`), ``speaker`` (and ``session`` where the corpus has one), ``path`` and ``transcript`` (where the
-corpus has one) — enough for :func:`hf_emotion.data.get_fold` to split it speaker-independently. TF-IDF
-``text_features`` are not cached: :func:`add_text_features` fits the featurizer on each training split's
-transcripts, so no test transcript shapes the vocabulary or the IDF.
+corpus has one) — enough for :func:`hf_emotion.data.get_fold` to split it speaker-independently. What is learnt
+from data is not cached: the cache holds what the unfitted processor computes from the media (audio and video,
+whatever the config's modality subset, so ablations share one cache); :func:`fit_processor` then fits the
+processor on each training split (TF-IDF on its transcripts, so no test transcript shapes the vocabulary or the
+IDF) and adds the fitted features (``text_features``) to every split.
 
 Cache folder layout (``cache_dir``): ``features/`` (`Dataset.save_to_disk`), ``frame_encoder.safetensors`` (the
 frozen backbone the embeddings came from) and ``prepare_info.json`` (what was computed, to detect a stale cache).
@@ -27,7 +33,6 @@ from transformers import PretrainedConfig
 from hf_emotion.data.features import cache_frame_features, prepare_dataset
 from hf_emotion.models.modeling_common import EmotionFrameEncoder
 from hf_emotion.models.processing_emotion import EmotionProcessor
-from hf_emotion.models.text_featurization import TfidfTextFeaturizer
 
 from .factory import build_frame_encoder
 from .feature_cache import (
@@ -43,22 +48,28 @@ logger = logging.getLogger(__name__)
 KEEP_COLUMNS = ("label", "speaker", "session", "path", "transcript")
 
 
+def _text_is_fitted(processor: EmotionProcessor) -> bool:
+    featurizer = processor.text_featurizer
+    return (
+        "text" in processor.modalities and featurizer is not None and getattr(featurizer, "is_fitted", True)
+    )
+
+
 def prepare_features(
     dataset: Dataset,
     processor: EmotionProcessor,
     frame_encoder: EmotionFrameEncoder | None = None,
-    text_featurizer: Any = None,
     num_proc: int | None = None,
 ) -> Dataset:
-    """Compute the model inputs of every row of a loaded corpus.
+    """The processor mapped over every row of a loaded corpus: its model inputs, with its saved state (frame
+    count, normalisation statistics, face crops, a fitted text featurizer) honoured.
 
     Args:
         dataset (`datasets.Dataset`): a corpus from `hf_emotion.data.load_corpus` (media or `path` columns).
-        processor (`EmotionProcessor`): audio/video settings; its `modalities` pick what is computed.
+        processor (`EmotionProcessor`): the run's (or a saved model's) processor; its `modalities` pick what is
+            computed. `text_features` are computed only once its text featurizer is fitted.
         frame_encoder (`EmotionFrameEncoder`, *optional*): with video, cache `frame_features` with this frozen
             backbone; without it, `pixel_values_videos` are stored (large: only for small images/frame counts).
-        text_featurizer (*optional*): a fitted featurizer (``texts -> (batch, dim)``) for `text_features`;
-            without one, `text_features` are left to :func:`add_text_features` (the transcripts are kept).
         num_proc (`int`, *optional*): processes for the audio features' `Dataset.map`.
 
     Returns:
@@ -74,8 +85,8 @@ def prepare_features(
         )
     if with_video and frame_encoder is not None:
         dataset = cache_frame_features(dataset, frame_encoder, processor=processor)
-    if "text" in modalities and text_featurizer is not None:
-        dataset = _with_text_features(dataset, text_featurizer)
+    if _text_is_fitted(processor):
+        dataset = _with_text_features(dataset, processor)
     keep = [
         c
         for c in dataset.column_names
@@ -92,60 +103,79 @@ def _require_transcripts(dataset: Dataset) -> None:
         )
 
 
-def _with_text_features(dataset: Dataset, featurizer: Any) -> Dataset:
+def _with_text_features(dataset: Dataset, processor: EmotionProcessor) -> Dataset:
     _require_transcripts(dataset)
-    vectors = featurizer(list(dataset["transcript"]))  # (rows, vocabulary)
+    if "text_features" in dataset.column_names:
+        dataset = dataset.remove_columns("text_features")
+    vectors = processor(text=list(dataset["transcript"]), return_tensors="np")["text_features"]  # (rows, dim)
     return dataset.add_column("text_features", [row.tolist() for row in vectors])
 
 
-def add_text_features(
-    splits: DatasetDict, config: PretrainedConfig, featurizer: Any = None
-) -> tuple[DatasetDict, PretrainedConfig, Any]:
-    """TF-IDF `text_features` for every split when the config uses the 'text' modality.
+def add_processor_features(dataset: Dataset, processor: EmotionProcessor) -> Dataset:
+    """What a FITTED processor adds to features prepared before it was fitted (a cache, a `--features-dir`):
+    `text_features` from the transcripts when it reads text. Returns `dataset` unchanged otherwise."""
+    return _with_text_features(dataset, processor) if _text_is_fitted(processor) else dataset
 
-    Without `featurizer`, a `TfidfTextFeaturizer(max_features=config.text_feature_dim)` is fitted on the
-    ``"train"`` split's transcripts only, and a copy of `config` gets `text_feature_dim` = its vocabulary size
-    (a small corpus may have fewer terms than the configured maximum). With `featurizer` (a trained model's, from
-    its processor), its vocabulary must match the config.
+
+def fit_processor(
+    processor: EmotionProcessor, splits: DatasetDict, config: PretrainedConfig | None = None
+) -> tuple[DatasetDict, PretrainedConfig | None]:
+    """Fit the run's processor IN PLACE on ``splits["train"]`` and apply what it learnt to every split.
+
+    - With the 'text' modality: the TF-IDF featurizer is fitted on the training transcripts only, every split
+      gets its `text_features`, and a copy of `config` gets `text_feature_dim` = the vocabulary size (a small
+      corpus may have fewer terms than the configured maximum).
+    - With a feature extractor that normalises (``do_normalize=True``): its per-bin statistics are fitted on the
+      training split's (unnormalised, cached) `input_features`, and every split's `input_features` are
+      standardised with them — what the fitted processor computes from the same audio.
 
     Returns:
-        `(splits, config, featurizer)`, unchanged when the config does not use text or the splits already have
-        `text_features`.
+        `(splits, config)`, unchanged when the processor learns nothing from data.
     """
-    if "text" not in getattr(config, "modalities", ()) or all(
-        "text_features" in split.column_names for split in splits.values()
-    ):
-        return splits, config, featurizer
-    if featurizer is None:
-        if "train" not in splits:
-            raise ValueError("Fitting the TF-IDF featurizer needs a 'train' split.")
-        train = splits["train"]
-        _require_transcripts(train)
-        featurizer = TfidfTextFeaturizer(max_features=config.text_feature_dim).fit(train["transcript"])
-        config = copy.deepcopy(config)
-        config.text_feature_dim = featurizer.vocabulary_size
-    elif featurizer.vocabulary_size != config.text_feature_dim:
-        raise ValueError(
-            f"The text featurizer has {featurizer.vocabulary_size} terms but the model expects "
-            f"text_feature_dim={config.text_feature_dim}: use the featurizer saved with this model's processor."
+    extractor = processor.feature_extractor
+    normalize = "audio" in processor.modalities and getattr(extractor, "do_normalize", False)
+    if "text" not in processor.modalities and not normalize:
+        return splits, config
+    if "train" not in splits:
+        raise ValueError("Fitting the processor needs a 'train' split.")
+    if normalize:
+        extractor.fit_normalization_from_features(splits["train"].with_format("numpy")["input_features"])
+        splits = DatasetDict(
+            {
+                name: split.map(
+                    lambda batch: {"input_features": extractor.normalize(batch["input_features"])},
+                    batched=True,
+                    desc="Normalising audio features",
+                )
+                for name, split in splits.items()
+            }
         )
-    splits = DatasetDict({name: _with_text_features(split, featurizer) for name, split in splits.items()})
-    return splits, config, featurizer
+    if "text" in processor.modalities:
+        _require_transcripts(splits["train"])
+        processor.fit(texts=splits["train"]["transcript"])
+        splits = DatasetDict(
+            {name: add_processor_features(split, processor) for name, split in splits.items()}
+        )
+        if config is not None:
+            config = copy.deepcopy(config)
+            config.text_feature_dim = processor.text_featurizer.vocabulary_size
+    return splits, config
 
 
-def _cache_processor(config: PretrainedConfig) -> EmotionProcessor:
-    """The processor of the cache: audio AND video whatever the config's modality subset (plus text when the
-    config uses it), so that the modality ablations of one model share one cache."""
-    processor = EmotionProcessor.from_model_config(config)
-    processor.modalities = [
-        m for m in ("audio", "video", "text") if m != "text" or "text" in processor.modalities
-    ]
-    return processor
+def _media_processor(processor: EmotionProcessor) -> EmotionProcessor:
+    """The run's processor (same feature extractor and video processor objects) computing audio AND video
+    whatever its modality subset and no text: the modality ablations of one model share one cache."""
+    media = copy.copy(processor)
+    media.modalities = ["audio", "video"]
+    media.text_featurizer = None
+    return media
 
 
-def feature_settings(config: PretrainedConfig, frozen: bool, seed: int) -> dict[str, Any]:
+def feature_settings(
+    processor: EmotionProcessor, config: PretrainedConfig, frozen: bool, seed: int
+) -> dict[str, Any]:
     """What a prepared dataset depends on (compared with a cache's `prepare_info.json`)."""
-    processor = _cache_processor(config)
+    processor = _media_processor(processor)
     return {
         "feature_extractor": processor.feature_extractor.to_dict(),
         "video_processor": {
@@ -172,12 +202,12 @@ def load_or_prepare(
     cache_dir: str | Path | None = None,
     frozen_backbone: bool = True,
     seed: int = 0,
-    text_featurizer: Any = None,
     num_proc: int | None = None,
     frame_encoder: EmotionFrameEncoder | None = None,
     strict: bool = False,
     skipped: list[dict[str, str]] | None = None,
     shard_size: int = 64,
+    processor: EmotionProcessor | None = None,
 ) -> tuple[Dataset, EmotionFrameEncoder | None]:
     """Prepared features for `dataset` and a model `config`, reused from `cache_dir` when they match.
 
@@ -186,7 +216,8 @@ def load_or_prepare(
     :func:`hf_emotion.training.build_model` can put the same weights in the model.
 
     A given `frame_encoder` (e.g. a trained model's own backbone) is used instead of a fresh one; the cache is
-    then not used.
+    then not used. `processor` is the run's processor (default: `EmotionProcessor.from_model_config(config)`);
+    the cache holds its unfitted audio and video features (see the module docstring).
 
     The cache is keyed on every clip's path, label, size and modification time, the processor settings and the
     package version (see :mod:`hf_emotion.training.feature_cache`); a stale cache is rebuilt with a WARNING that
@@ -200,11 +231,12 @@ def load_or_prepare(
     """
     skipped = skipped if skipped is not None else []
     signatures = file_signatures(dataset)
-    if frame_encoder is not None:
+    if processor is None:
         processor = EmotionProcessor.from_model_config(config)
+    if frame_encoder is not None:
         features, failures = prepare_in_shards(
             dataset,
-            lambda part: prepare_features(part, processor, frame_encoder, text_featurizer, num_proc),
+            lambda part: prepare_features(part, processor, frame_encoder, num_proc),
             signatures,
             "",
             shard_size=shard_size,
@@ -217,7 +249,7 @@ def load_or_prepare(
         and bool(getattr(config, "freeze_backbone", False))
         and config.frame_encoder is not None
     )
-    settings = feature_settings(config, frozen, seed)
+    settings = feature_settings(processor, config, frozen, seed)
     settings["corpus"] = corpus_fingerprint(dataset, signatures)
     settings["files"] = signatures
     settings = json.loads(json.dumps(settings))
@@ -252,17 +284,13 @@ def load_or_prepare(
                 describe_change(info, settings),
             )
     encoder = build_frame_encoder(config, seed) if frozen else None
-    processor = _cache_processor(config)
-    if "text" not in processor.modalities:
-        text_featurizer = None
+    media = _media_processor(processor)
     settings_key = json.dumps(
         {k: v for k, v in settings.items() if k not in ("corpus", "files")}, sort_keys=True
     )
     features, failures = prepare_in_shards(
         dataset,
-        lambda part: prepare_features(
-            part, processor, encoder, text_featurizer=text_featurizer, num_proc=num_proc
-        ),
+        lambda part: prepare_features(part, media, encoder, num_proc=num_proc),
         signatures,
         settings_key,
         shard_dir=cache / "shards" if cache is not None else None,

@@ -69,17 +69,30 @@ def check_separate_from_inputs(output: str | Path, inputs: Iterable[str | Path |
             )
 
 
-def _check_writable(parent: Path) -> None:
+def check_writable(folder: Path, fix: str = "choose a writable --output-dir") -> None:
+    """Create `folder` and write a probe file in it; a one-line `OSError` naming the folder and `fix` if not."""
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        probe = parent / f".hf_emotion_write_probe_{os.getpid()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".hf_emotion_write_probe_{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise OSError(
-            error.errno,
-            f"Cannot write in {parent} ({error.strerror or error}); choose a writable --output-dir",
-        ) from error
+        raise OSError(error.errno, f"Cannot write in {folder} ({error.strerror or error}); {fix}") from error
+
+
+def check_output_dir(path: str | Path, may_replace: bool, inputs: Iterable[str | Path | None]) -> Path:
+    """The checks every output folder passes before a run starts (see :func:`safe_output_dir`)."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"The output path {path} is a file, not a folder; choose a folder.")
+    check_separate_from_inputs(path, inputs)
+    if path.is_dir() and any(path.iterdir()) and not may_replace:
+        raise ValueError(
+            f"The output folder {path} already exists and is not empty; pass --overwrite to replace it "
+            "(or choose another folder)."
+        )
+    check_writable(path.parent)
+    return path
 
 
 def _link_or_copy_tree(source: Path, target: Path) -> None:
@@ -127,19 +140,11 @@ def safe_output_dir(
         `ValueError` for a file in the way, an overlap with an input, or a non-empty folder without `overwrite`;
         `OSError` (one line) for a folder that cannot be written.
     """
-    final = Path(path).expanduser()
-    if final.exists() and not final.is_dir():
-        raise ValueError(f"The output path {final} is a file, not a folder; choose a folder.")
-    check_separate_from_inputs(final, inputs)
-    if final.is_dir() and any(final.iterdir()) and not (overwrite or resume):
-        raise ValueError(
-            f"The output folder {final} already exists and is not empty; pass --overwrite to replace it once the "
-            "new run has finished (or choose another folder)."
-        )
-    _check_writable(final.parent)
+    final = check_output_dir(path, overwrite or resume, inputs)
     staging = staging_path(final)
-    if staging.exists() and not resume:
-        shutil.rmtree(staging)  # a previous failed run's leftovers (ours: the hidden staging name)
+    if staging.exists() and not resume:  # a previous failed run's leftovers (ours: the hidden staging name)
+        logger.warning("Removing %s, left by a failed run (pass --resume to continue it instead).", staging)
+        shutil.rmtree(staging)
     staging.mkdir(parents=True, exist_ok=True)
     if resume and not (staging / "checkpoints").is_dir() and (final / "checkpoints").is_dir():
         _link_or_copy_tree(final / "checkpoints", staging / "checkpoints")
@@ -165,16 +170,7 @@ def prepare_output_dir(
     The same checks as :func:`safe_output_dir` (separate from the inputs, non-empty only with `overwrite` or
     `resuming`), but nothing is deleted: files of the new run replace same-named ones as they are written.
     """
-    path = Path(path).expanduser()
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"The output path {path} is a file, not a folder; choose a folder.")
-    check_separate_from_inputs(path, inputs)
-    if path.is_dir() and any(path.iterdir()) and not (overwrite or resuming):
-        raise ValueError(
-            f"The output folder {path} already exists and is not empty; pass --overwrite to write into it "
-            "(or choose another folder)."
-        )
-    _check_writable(path.parent)
+    path = check_output_dir(path, overwrite or resuming, inputs)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
