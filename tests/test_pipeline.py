@@ -20,6 +20,7 @@ from transformers import pipeline
 
 from hf_emotion import TuckerAVConfig, TuckerAVForEmotionRecognition
 from hf_emotion.models import decoding
+from hf_emotion.models.acceleration import inference_context
 from hf_emotion.models.decoding import load_audio, load_video_frames
 from hf_emotion.models.pipeline_emotion import (
     TASK,
@@ -66,7 +67,9 @@ def classifier(model_dir):
 def reference_scores(classifier, **processor_inputs) -> dict[str, float]:
     """Label → probability computed by hand: processor, model forward, softmax."""
     features = classifier.processor(return_tensors="pt", **processor_inputs)
-    with torch.no_grad():
+    # on the pipeline's inference path (bf16 frame encoder on CPUs with bf16; tests/test_acceleration.py checks
+    # that path against float32)
+    with torch.no_grad(), inference_context(classifier.model, classifier._plan):
         logits = classifier.model(
             input_features=features["input_features"], pixel_values_videos=features["pixel_values_videos"]
         ).logits
@@ -231,7 +234,7 @@ def test_saved_pipeline_loads_with_remote_code_only(classifier, media, tmp_path)
         import json, sys
         sys.modules["hf_emotion"] = None  # the package must not be importable here
         from transformers import pipeline
-        classifier = pipeline(model={str(tmp_path / "saved")!r}, trust_remote_code=True)
+        classifier = pipeline(model={str(tmp_path / "saved")!r}, trust_remote_code=True, optimize=False)
         assert type(classifier).__module__.startswith("transformers_modules"), type(classifier).__module__
         result = [classifier({str(media["clip"])!r}), classifier({str(media["long"])!r}, chunk_length_s=6.0)]
         print("RESULT" + json.dumps(result))

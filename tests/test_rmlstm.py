@@ -165,7 +165,7 @@ def test_cpp_kernel_builds_with_a_compiler():
     assert mogrifier._loops(torch.device("cpu"), torch.float32)[0] == kernel.recurrence_forward
 
 
-def test_kernel_build_failure_falls_back_to_torchscript_with_a_warning(monkeypatch, caplog):
+def test_kernel_build_failure_falls_back_to_torchscript_with_a_warning(monkeypatch, caplog, tmp_path):
     from torch.utils import cpp_extension
 
     from hf_emotion.models import mogrifier_kernel
@@ -179,6 +179,7 @@ def test_kernel_build_failure_falls_back_to_torchscript_with_a_warning(monkeypat
         )
 
     monkeypatch.setattr(mogrifier_kernel, "_STATE", {})
+    monkeypatch.setenv("HF_EMOTION_CACHE", str(tmp_path))  # the failed builds' folders land here
     monkeypatch.setattr(cpp_extension, "load_inline", failing_build)
     with caplog.at_level("WARNING", logger="hf_emotion.models.mogrifier_kernel"):
         assert mogrifier_kernel.build_kernel() is None

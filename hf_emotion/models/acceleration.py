@@ -157,9 +157,10 @@ def _write_cache(choices: dict[str, str]) -> None:
 def measured_choice(key: str, candidates: dict[str, Callable[[], object]], repeats: int = 5) -> str:
     """The fastest of `candidates` (name → a call running that implementation once), measured once per machine.
 
-    Each candidate runs once untimed (a candidate that raises is left out), then `repeats` times; the name with
-    the lowest median time wins and is cached under `key` (in memory and in [`cache_path`]). The first candidate
-    is the answer when every candidate fails or only one is given.
+    Each candidate runs once untimed (a candidate that raises is left out), then all run `repeats` times in turn
+    (interleaved, so a burst of load from elsewhere hits them alike); the lowest time wins and is cached under
+    `key`, in memory and in [`cache_path`] (delete that file to measure again, e.g. after a measurement on a busy
+    machine). The first candidate is the answer when every candidate fails or only one is given.
     """
     if key in _CHOICES and _CHOICES[key] in candidates:
         return _CHOICES[key]
@@ -168,20 +169,20 @@ def measured_choice(key: str, candidates: dict[str, Callable[[], object]], repea
         _CHOICES[key] = stored[key]
         return _CHOICES[key]
     names = list(candidates)
-    timings: dict[str, float] = {}
+    working = {}
     if len(names) > 1:
         for name, run in candidates.items():
             try:
                 run()
+                working[name] = run
             except Exception as error:  # an operator this build or CPU lacks for these dtypes
                 logger.debug("Candidate %s for %s failed (%s); left out.", name, key, error)
-                continue
-            samples = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                run()
-                samples.append(time.perf_counter() - start)
-            timings[name] = sorted(samples)[len(samples) // 2]
+    timings = {name: float("inf") for name in working}
+    for _ in range(repeats):
+        for name, run in working.items():
+            start = time.perf_counter()
+            run()
+            timings[name] = min(timings[name], time.perf_counter() - start)
     winner = min(timings, key=timings.__getitem__) if timings else names[0]
     logger.info(
         "Measured %s: %s (%s).", key, winner, ", ".join(f"{n} {t * 1e6:.0f} µs" for n, t in timings.items())
@@ -275,7 +276,8 @@ class _AutocastForward:
 def prepare_for_inference(model: torch.nn.Module, plan: InferencePlan) -> str:
     """Put `model` on the plan's device and its frame encoders' 4-D weights in the plan's memory layout; returns
     `plan.describe()`. Values, dtypes, `state_dict()` and saving are unaffected (a layout is not a value)."""
-    model.to(plan.device)
+    if getattr(model, "hf_device_map", None) is None:  # a model placed by `device_map` stays where it is
+        model.to(plan.device)
     layout = torch.channels_last if plan.channels_last else torch.contiguous_format
     for encoder in frame_encoders(model):
         for param in encoder.parameters():

@@ -511,16 +511,17 @@ def _load_saved_processor(source, kwargs: dict):
 def check_processor_matches_config(processor, config, source="the model") -> None:
     """Raise a `ValueError` naming the field when a processor's output sizes disagree with a model config."""
     extractor, video = processor.feature_extractor, processor.video_processor
-    checks = [("num_frames", video.num_frames, getattr(config, "num_frames", None))]
-    if getattr(config, "model_type", None) == "tucker_av":
-        checks += [
-            ("num_mel_bins", extractor.feature_size, config.num_mel_bins),
-            ("num_audio_frames", extractor.num_frames, config.num_audio_frames),
-        ]
-    elif "audio" in config.modalities:
-        checks.append(("num_mfcc", extractor.feature_size, config.num_mfcc))
+    modalities = list(getattr(config, "modalities", None) or MODALITIES)
+    checks = []
+    if "video" in modalities:
+        checks.append(("num_frames", video.num_frames, getattr(config, "num_frames", None)))
+    if "audio" in modalities and getattr(config, "model_type", None) == "tucker_av":
+        checks.append(("num_mel_bins", extractor.feature_size, config.num_mel_bins))
+        checks.append(("num_audio_frames", extractor.num_frames, config.num_audio_frames))
+    elif "audio" in modalities:
+        checks.append(("num_mfcc", extractor.feature_size, getattr(config, "num_mfcc", None)))
     featurizer = processor.text_featurizer
-    if "text" in config.modalities and featurizer is not None and getattr(featurizer, "is_fitted", True):
+    if "text" in modalities and featurizer is not None and getattr(featurizer, "is_fitted", True):
         size = getattr(featurizer, "vocabulary_size", None)
         checks.append(("text_feature_dim", size, config.text_feature_dim))
     for field, got, expected in checks:

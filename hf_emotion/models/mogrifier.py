@@ -18,15 +18,20 @@ use the fused cuDNN/oneDNN LSTM kernels (its input is gated by the previous stat
 - the forward loop records no autograd graph; the backward loop keeps only the per-step products that the
   recurrence needs (dz·W_hh, dz·W_ih, the gates' input gradients) and computes every weight gradient after the
   loop as one large matrix product over all time steps (instead of T small rank-`batch` updates);
-- the per-step products go through a packed GEMM on CPUs (float32): oneDNN's linear where PyTorch has oneDNN
-  (MKL's packed GEMM otherwise, `PACKED_GEMM`), each weight reordered once per sequence instead of on every call;
-  the large products over all steps (round 1's gate, the residual projections, the weight gradients) go through
-  oneDNN too ([`linear`]). On CPUs where MKL takes its slower generic path (AMD) that is 2–3× faster than
-  `torch.mm`; on Intel CPUs MKL's packed GEMM was 2× faster than `torch.mm` (BENCHMARKS.md);
+- the per-step products go through the GEMM measured fastest on this machine for their dtype, batch and shapes
+  (`PACKED_GEMM`): oneDNN's linear with weights reordered once per sequence (float32, bf16), MKL's packed GEMM
+  (float32), or `torch.mm`; measured once and cached per machine (`acceleration.measured_choice`), never chosen by
+  vendor. The large products over all steps (round 1's gate, the residual projections, the weight gradients) go
+  through oneDNN where that measured faster than `F.linear` ([`linear`]; the weight gradients whenever the per-step
+  products use oneDNN). The private operators are feature-checked
+  (`acceleration.private_op`) with `torch.mm`/`F.linear` as the public fallback;
 - outputs and saved activations live in preallocated (time, batch, ·) buffers written by index;
-- on CPUs the two loops run as compiled C++ ([`mogrifier_kernel`](mogrifier_kernel.py), built on first use), whose
-  element-wise work is a few fused passes per step; elsewhere, or where it cannot be built, the same loops run
-  compiled by TorchScript (plain Python if that is unavailable). `LOOPS` selects one.
+- the loops run compiled by TorchScript (plain Python if that is unavailable), or, on CPUs where the optional C++
+  build of [`mogrifier_kernel`](mogrifier_kernel.py) exists, as C++ with fused element-wise passes (`LOOPS`);
+- any dtype: the model's (float32, bf16, fp16, float64), or under autocast the autocast dtype (the weights cast
+  once per sequence, their gradients flowing back in their own dtype); on any device (CUDA: `torch.mm` per step);
+- under `torch.compile`, `torch.export` and tracing the fast path steps aside ([`acceleration.tracing`]) for the
+  per-step eager loop, which the compiler records as plain operators (same values).
 """
 
 from __future__ import annotations
@@ -374,6 +379,20 @@ def _recurrence_forward(
     return outputs, saved
 
 
+def _transposed(a: torch.Tensor, packing: int) -> torch.Tensor:
+    """a^T for a (rows, m) matrix as `_matmul_tn` wants it: contiguous for oneDNN (which would copy a strided first
+    operand on every call), a view for torch.mm."""
+    return a.t().contiguous() if packing == 2 else a.t()
+
+
+def _matmul_tn(a_t: torch.Tensor, b: torch.Tensor, packing: int) -> torch.Tensor:
+    """a_t @ b for a_t = `_transposed(a)` and b (rows, n): a weight gradient, one product over all time steps,
+    through oneDNN when the per-step products use it (2× `torch.mm` on CPUs where MKL takes its generic path)."""
+    if packing == 2:  # ONEDNN_PACKING; oneDNN reads b^T as a strided view
+        return torch.ops.mkldnn._linear_pointwise(a_t, b.t(), None, "none", [], "")
+    return torch.mm(a_t, b)
+
+
 def _recurrence_backward(
     grad_outputs: torch.Tensor,
     gate1: torch.Tensor,
@@ -468,13 +487,16 @@ def _recurrence_backward(
             dh_version = dh_version * scale1[t]
         dh = dh_version
     flat_grad_z = grad_z.view(steps * batch, 4 * hidden)
-    grad_weight_hh = torch.mm(flat_grad_z.t(), h_versions[num_h - 1].reshape(steps * batch, hidden))
+    flat_grad_z_t = _transposed(flat_grad_z, packing)
+    grad_weight_hh = _matmul_tn(flat_grad_z_t, h_versions[num_h - 1].reshape(steps * batch, hidden), packing)
     if hoisted:
         grad_weight_ih = empty
         grad_bias = empty
     else:
         final_x = x_versions[num_x - 1].reshape(steps * batch, x.shape[2])
-        grad_weight_ih = torch.mm(flat_grad_z.t(), final_x)  # (4H, input): one product over all steps
+        grad_weight_ih = _matmul_tn(
+            flat_grad_z_t, final_x, packing
+        )  # (4H, input): one product over all steps
         grad_bias = flat_grad_z.sum(0)
     grad_round_weights: list[torch.Tensor] = []
     grad_round_biases: list[torch.Tensor] = []
@@ -484,7 +506,7 @@ def _recurrence_backward(
             source = h_versions[k // 2].reshape(steps * batch, hidden)
         else:
             source = x_versions[(k - 1) // 2].reshape(steps * batch, x.shape[2])
-        grad_round_weights.append(torch.mm(pre.t(), source))
+        grad_round_weights.append(_matmul_tn(_transposed(pre, packing), source, packing))
         grad_round_biases.append(pre.sum(0))
     return (
         [grad_x, grad_gate1, grad_weight_ih, grad_weight_hh, grad_bias]

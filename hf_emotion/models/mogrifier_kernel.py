@@ -8,12 +8,16 @@ of 10–13 separate tensor operations, each with its interpreter and dispatch ov
 (Zen 5, 1 thread, BENCHMARKS.md) they take forward+backward from ~560 to ~400 ms (1.4×) and the forward by ~5 %;
 on an Intel Xeon the forward gain was ~4 %. float32/float64 only; other dtypes run the TorchScript loops.
 
-It is built only when asked — `python -m hf_emotion.models.mogrifier_kernel`, [`build_kernel`], `LOOPS = "cpp"`,
-or `HF_EMOTION_MOGRIFIER_KERNEL=build` — which needs a C++ compiler and ninja (`pip install ninja`) and takes about
-half a minute once per machine. The build lives under ``~/.cache/hf_emotion/kernels`` (`HF_EMOTION_CACHE`), named
-by the source, CPU, flags and torch version, and later processes load it without any compiler. Without a build
-(a model loaded from the Hub with `trust_remote_code`, a machine with no compiler) the TorchScript loops run: same
-values. `PATH` is left as it was (the `ninja` package's directory is added for the build's duration only).
+It is built only when asked — [`build_kernel`], `LOOPS = "cpp"`, or `HF_EMOTION_MOGRIFIER_KERNEL=build` —
+which needs a C++ compiler and ninja (`pip install hf_emotion[kernel]`) and takes about half a minute once per
+machine:
+
+    python -c "from hf_emotion.models.mogrifier_kernel import build_kernel; build_kernel()"
+
+The build lives under ``~/.cache/hf_emotion/kernels`` (`HF_EMOTION_CACHE`), named by the source, CPU, flags and
+torch version, and later processes load it without any compiler. Without a build (a model loaded from the Hub with
+`trust_remote_code`, a machine with no compiler) the TorchScript loops run: same values. `PATH` is left as it was
+(the `ninja` package's directory is added for the build's duration only).
 """
 
 from __future__ import annotations
@@ -565,7 +569,3 @@ def load_kernel(build: bool = False) -> Optional[object]:
 
 __all__ = ["build_kernel", "load_kernel"]
 
-
-if __name__ == "__main__":  # python -m hf_emotion.models.mogrifier_kernel: build once for this machine
-    logging.basicConfig(level=logging.INFO)
-    raise SystemExit(0 if build_kernel() is not None else 1)

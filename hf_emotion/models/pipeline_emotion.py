@@ -1,7 +1,9 @@
 """`AudioVisualEmotionPipeline`: emotion recognition on a video file, on arrays, or as a timeline over a long video.
 
-Task name: ``"audio-visual-emotion-recognition"`` (registered in-process by :func:`register_pipeline`, which
-``import hf_emotion`` calls). Serves both model types (`tucker_av`: audio + video; `rmlstm`: any subset of audio,
+Task name: ``"audio-visual-emotion-recognition"``. Every saved model folder names this pipeline in its config's
+``custom_pipelines``, so ``pipeline(model=dir_or_hub_id, trust_remote_code=True)`` runs it without hf_emotion; in a
+process that imports hf_emotion, ``pipeline(TASK, model=dir, pipeline_class=AudioVisualEmotionPipeline)`` runs the
+installed code instead. Serves both model types (`tucker_av`: audio + video; `rmlstm`: any subset of audio,
 video and text), reading the modalities from the model config.
 
 This file travels to the Hub (``pipeline.save_pretrained`` / ``push_to_hub`` write a ``custom_pipelines`` entry
@@ -12,15 +14,16 @@ Example:
 
 ```python
 >>> from transformers import pipeline
->>> classifier = pipeline("audio-visual-emotion-recognition", model="path/to/model")  # doctest: +SKIP
+>>> classifier = pipeline(model="path/to/model", trust_remote_code=True)  # doctest: +SKIP
 >>> classifier("Actor_01/01-01-05-01-01-01-01.mp4", top_k=2)  # doctest: +SKIP
 [{'label': 'angry', 'score': 0.81}, {'label': 'fearful', 'score': 0.07}]
 >>> classifier("interview.mp4", chunk_length_s=3.0)  # doctest: +SKIP
 [{'start': 0.0, 'end': 3.0, 'label': 'neutral', 'score': 0.6, 'predictions': [...]}, ...]
 ```
 
-Loading a saved pipeline (a directory or Hub repo with ``custom_pipelines`` in its config) needs
-``trust_remote_code=True``, as for any custom pipeline in transformers.
+The processor is the model's own: the one passed, else the one attached to the model (``model.processor``, set
+by `from_pretrained` and training), else the one saved where the model came from; only a model built in memory
+falls back to the config's default processor, with a warning.
 """
 
 from __future__ import annotations
