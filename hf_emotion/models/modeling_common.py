@@ -113,6 +113,38 @@ def check_tensor(
     return value
 
 
+def check_video_inputs(
+    config: Any,
+    pixel_values_videos: torch.Tensor | None,
+    frame_features: torch.Tensor | None,
+    has_frame_encoder: bool,
+    batch_size: int | None = None,
+) -> int:
+    """Validate the video input of a model: precomputed `frame_features` (batch, frames, frame_feature_dim)
+    when given, else `pixel_values_videos` (batch, frames, 3, height, width) for the frame encoder (an error
+    when the model has none). Returns the batch size."""
+    if frame_features is not None:
+        check_tensor(
+            "frame_features",
+            frame_features,
+            ("batch", "frames", config.frame_feature_dim),
+            batch_size=batch_size,
+        )
+        return frame_features.shape[0]
+    if not has_frame_encoder:
+        raise ValueError(
+            "This model has no frame encoder (`frame_encoder=None`): pass precomputed `frame_features` "
+            f"of shape (batch, frames, {config.frame_feature_dim})."
+        )
+    check_tensor(
+        "pixel_values_videos",
+        pixel_values_videos,
+        ("batch", "frames", 3, "height", "width"),
+        batch_size=batch_size,
+    )
+    return pixel_values_videos.shape[0]
+
+
 def check_labels(labels: torch.Tensor | None, batch_size: int, num_labels: int) -> None:
     """Validate class-index labels against the batch size and the number of classes."""
     if labels is None:
@@ -315,7 +347,8 @@ class EmotionPreTrainedModel(PreTrainedModel):
 
     - ``input_modalities`` is the config's `modalities`; gradient checkpointing covers the frame encoder and the
       modules that declare ``gradient_checkpointing`` (the recurrent layers);
-    - `_init_weights` is the one place weights are initialised (subclasses add only their special modules);
+    - `_init_weights` is the one place weights are initialised (subclasses list the modules that initialise
+      themselves in ``_self_initialized_modules``);
     - ``processor``: the fitted `EmotionProcessor` that belongs to these weights. `from_pretrained` attaches the
       one saved beside them; training attaches the one it fitted (``model.processor = processor``);
     - `save_pretrained` (which `push_to_hub`, `Trainer.save_model` and `Trainer.push_to_hub` all call) writes one
@@ -332,6 +365,8 @@ class EmotionPreTrainedModel(PreTrainedModel):
     main_input_name = "input_features"
     supports_gradient_checkpointing = True
     _auto_model_classes: dict[str, str] = {}
+    _self_initialized_modules: tuple[type, ...] = ()
+    """Module classes that initialise themselves (`reset_parameters()`), e.g. the Tucker fusion's factors."""
     processor = None  # the attached EmotionProcessor (see the class docstring)
 
     @property
@@ -342,7 +377,9 @@ class EmotionPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         if getattr(module, "_is_hf_initialized", False):
             return
-        if isinstance(module, nn.MultiheadAttention):
+        if isinstance(module, self._self_initialized_modules):
+            module.reset_parameters()
+        elif isinstance(module, nn.MultiheadAttention):
             module._reset_parameters()
         elif isinstance(module, (nn.LSTM, nn.GRU)):
             bound = 1.0 / math.sqrt(module.hidden_size)
@@ -460,6 +497,22 @@ class EmotionPreTrainedModel(PreTrainedModel):
             check_processor_matches_config(processor, model.config, pretrained_model_name_or_path)
             model.processor = processor
         return (model, info) if want_info else model
+
+
+class EmotionClassificationHeadMixin:
+    """The classification head both `...ForEmotionRecognition` models put over the base model's `fused_embeds`:
+    dropout (`config.classifier_dropout`) and a linear layer to `config.num_labels` scores."""
+
+    def _init_classification_head(self, input_size: int) -> None:
+        self.dropout = nn.Dropout(self.config.classifier_dropout)
+        self.classifier = nn.Linear(input_size, self.config.num_labels)
+
+    def _classify(self, outputs: Any, labels: torch.Tensor | None) -> Any:
+        """The base model's `outputs` (a `ModelOutput` with `fused_embeds`) with `logits` and, given `labels`,
+        the cross-entropy `loss` added."""
+        logits = self.classifier(self.dropout(outputs.fused_embeds))  # (N, num_labels)
+        loss = classification_loss(logits, labels, self.config.num_labels)
+        return type(outputs)(loss=loss, logits=logits, **dict(outputs.items()))
 
 
 def _copy_code(cls: type, folder) -> None:
