@@ -112,6 +112,42 @@ def check_choice(name: str, value: str, choices) -> str:
     return value
 
 
+AV_MODALITIES = ("audio-visual", "audio-only", "video-only")
+"""The `modality` choices of the loaders of audio-visual corpora (RAVDESS adds its own)."""
+
+
+def check_av_modality(modality: str, choices=AV_MODALITIES) -> tuple[bool, bool]:
+    """Validate a loader's `modality`; returns (with_audio, with_video): which media columns the dataset has."""
+    check_choice("modality", modality, choices)
+    return modality in ("audio-visual", "audio-only", "all"), modality in ("audio-visual", "video-only", "all")
+
+
+def add_clip(columns: dict[str, list], fields: dict, audio: str | Path | None, video: str | Path | None) -> None:
+    """Append one clip to a loader's `columns`: each of `fields`, then its `audio` / `video` file (``None``: the
+    clip has none) when the dataset has that column."""
+    for name, value in fields.items():
+        columns[name].append(value)
+    for name, media in (("audio", audio), ("video", video)):
+        if name in columns:
+            columns[name].append(None if media is None else str(media))
+
+
+def corpus_dataset(
+    corpus: str,
+    root: Path,
+    expected: str,
+    columns: dict[str, list],
+    features: Features,
+    report: LoadReport,
+    return_report: bool,
+    description: str,
+):
+    """`build_dataset` over the clips a loader found, or the :func:`not_the_corpus` error when it found none."""
+    if not columns["label"]:
+        raise not_the_corpus(corpus, root, expected, report)
+    return build_dataset(columns, features, report, return_report, description)
+
+
 def not_the_corpus(corpus: str, root: Path, expected: str, report: LoadReport | None = None) -> ValueError:
     """The error raised when a folder contains nothing usable of ``corpus``."""
     message = (
