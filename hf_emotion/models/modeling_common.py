@@ -13,12 +13,14 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
 
 from .acceleration import tracing
 
@@ -497,6 +499,22 @@ class EmotionPreTrainedModel(PreTrainedModel):
             check_processor_matches_config(processor, model.config, pretrained_model_name_or_path)
             model.processor = processor
         return (model, info) if want_info else model
+
+
+@dataclass
+class EmotionModelOutput(ModelOutput):
+    """The fields every hf_emotion model output starts with (each model's output class adds its own).
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*): cross-entropy, when `labels` are given.
+        logits (`torch.FloatTensor` of shape `(batch, num_labels)`, *optional*): class scores (head only).
+        fused_embeds (`torch.FloatTensor` of shape `(batch, size)`, *optional*): the clip vector the head reads
+            (its size: see the model's output class).
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    fused_embeds: torch.FloatTensor | None = None
 
 
 class EmotionClassificationHeadMixin:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers.utils import ModelOutput, can_return_tuple
+from transformers.utils import can_return_tuple
 
 from .configuration_rmlstm import RMLSTMConfig
 from .modeling_common import (
@@ -23,6 +23,7 @@ from .modeling_common import (
     MODEL_INPUT_NAMES,
     EmotionClassificationHeadMixin,
     EmotionFrameEncoder,
+    EmotionModelOutput,
     EmotionPreTrainedModel,
     check_tensor,
     check_video_inputs,
@@ -32,14 +33,12 @@ from .mogrifier import RMLSTMCell, RMLSTMLayer, RMLSTMProjection
 
 
 @dataclass
-class RMLSTMOutput(ModelOutput):
-    """Output of [`RMLSTMModel`] and [`RMLSTMForEmotionRecognition`].
+class RMLSTMOutput(EmotionModelOutput):
+    """Output of [`RMLSTMModel`] and [`RMLSTMForEmotionRecognition`]: `loss`, `logits` and `fused_embeds` (of
+    shape `(batch, encoder_size)`: the pooled hidden states, `encoder_size` = hidden_size, × 2 when
+    bidirectional), then
 
     Args:
-        loss (`torch.FloatTensor` of shape `()`, *optional*): cross-entropy, when `labels` are given.
-        logits (`torch.FloatTensor` of shape `(batch, num_labels)`, *optional*): class scores (head only).
-        fused_embeds (`torch.FloatTensor` of shape `(batch, encoder_size)`, *optional*): the clip vector the head
-            reads: the pooled hidden states (`encoder_size` = hidden_size, × 2 when bidirectional).
         last_hidden_state (`torch.FloatTensor` of shape `(batch, num_time_steps, encoder_size)`, *optional*):
             hidden states of the last recurrent layer (`None` for `cell_type="mlp"`).
         hidden_states (`tuple(torch.FloatTensor)`, *optional*): with `output_hidden_states`, the fused input
@@ -47,9 +46,6 @@ class RMLSTMOutput(ModelOutput):
             (`(batch, num_time_steps, encoder_size)`; `(batch, hidden_size)` per MLP layer).
     """
 
-    loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    fused_embeds: torch.FloatTensor | None = None
     last_hidden_state: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
 

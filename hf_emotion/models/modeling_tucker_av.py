@@ -16,13 +16,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.utils import ModelOutput, can_return_tuple
+from transformers.utils import can_return_tuple
 
 from .configuration_tucker_av import TuckerAVConfig
 from .fusion_tucker import TuckerAVFusion
 from .modeling_common import (
     EmotionClassificationHeadMixin,
     EmotionFrameEncoder,
+    EmotionModelOutput,
     EmotionPreTrainedModel,
     check_tensor,
     check_video_inputs,
@@ -31,13 +32,11 @@ from .modeling_common import (
 
 
 @dataclass
-class TuckerAVOutput(ModelOutput):
-    """Output of [`TuckerAVModel`] and [`TuckerAVForEmotionRecognition`].
+class TuckerAVOutput(EmotionModelOutput):
+    """Output of [`TuckerAVModel`] and [`TuckerAVForEmotionRecognition`]: `loss`, `logits` and `fused_embeds`
+    (the fused clip vector, of shape `(batch, fbp_output_size)`), then
 
     Args:
-        loss (`torch.FloatTensor` of shape `()`, *optional*): cross-entropy, when `labels` are given.
-        logits (`torch.FloatTensor` of shape `(batch, num_labels)`, *optional*): class scores (head only).
-        fused_embeds (`torch.FloatTensor` of shape `(batch, fbp_output_size)`): the fused clip vector.
         audio_hidden_states (`torch.FloatTensor` of shape `(batch, num_time_steps, hidden_size)`, *optional*):
             refined audio sequence after cross-attention (with `output_hidden_states`).
         video_hidden_states (`torch.FloatTensor` of shape `(batch, num_time_steps, hidden_size)`, *optional*):
@@ -50,9 +49,6 @@ class TuckerAVOutput(ModelOutput):
             *optional*): weights of video queries over audio steps (with `output_attentions`).
     """
 
-    loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    fused_embeds: torch.FloatTensor | None = None
     audio_hidden_states: torch.FloatTensor | None = None
     video_hidden_states: torch.FloatTensor | None = None
     tucker_core: torch.FloatTensor | None = None
