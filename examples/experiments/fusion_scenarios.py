@@ -127,13 +127,14 @@ def scenario_features(work_dir: Path, scenario: str) -> dict:
         work_dir / "corpora" / scenario, n_actors=N_ACTORS, statements=1, repetitions=1, scenario=scenario
     )
     dataset = load_synthetic(corpus.root)
-    clips = decode_clips(dataset["path"], FRAMES, short_side=120)
     corruptions = CORRUPTIONS if scenario == "additive" else ("clean",)
     arrays = {"label": np.array(dataset["label"]), "speaker": np.array(dataset["speaker"])}
+    clips = None
     for family in ("tucker_av", "rmlstm"):
         name = "tucker" if family == "tucker_av" else "rmlstm"
         config = build_config(family, dict(enumerate(RAVDESS_LABELS)), MODELS[name][1], MODELS[name][2])
         processor = EmotionProcessor.from_model_config(config)
+        clips = clips or decode_clips(dataset["path"], processor)  # both families sample FRAMES frames
         for corruption in corruptions:
             features = corrupted_inputs(processor, clips, corruption)
             arrays[f"{family}/{corruption}/audio"] = features["input_features"].numpy()

@@ -44,7 +44,7 @@ def _cross_validate(args: argparse.Namespace, output_dir) -> int:
     from hf_emotion.training.cross_validation import format_markdown, run_cross_validation, write_report
 
     config, processor, features, encoder, skipped = load_experiment_from_args(args)
-    write_skipped(skipped, output_dir)
+    skipped_count = write_skipped(skipped, output_dir)
     report = run_cross_validation(
         config,
         features,
@@ -56,6 +56,7 @@ def _cross_validate(args: argparse.Namespace, output_dir) -> int:
         corpus=args.corpus,
         processor=processor,
     )
+    report.update(skipped_count)  # {"skipped_files": N}: in cross_validation.json/.md
     title = (
         args.title
         or f"{args.model_type} ({args.config_overrides or args.preset}) on {args.corpus}, {args.protocol} folds"

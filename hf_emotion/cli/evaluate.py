@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from hf_emotion.training import check_dataset_labels, evaluate_model
     from hf_emotion.training.experiment import load_labelled_corpus, load_prepared_dir, split_fold
     from hf_emotion.training.factory import _model_classes, check_model_type
-    from hf_emotion.training.prepare import add_processor_features, load_or_prepare
+    from hf_emotion.training.prepare import add_processor_features, load_or_prepare, normalize_prepared
     from hf_emotion.training.run_folder import atomic_write_text, check_separate_from_inputs
 
     if args.output:  # checked before any work: a file outside the corpus, in a writable folder
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     processor = EmotionProcessor.from_pretrained(model_dir)
     if args.features_dir:
         features, _ = load_prepared_dir(args.features_dir)
+        features = normalize_prepared(features, processor)  # prepared raw; the saved statistics standardise
     else:
         if not args.data_dir:
             raise ValueError("Give --data-dir (a corpus folder) or --features-dir (prepared features).")

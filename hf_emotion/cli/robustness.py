@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_labelled_corpus(args.corpus, args.data_dir)
     if args.split == "test":
         dataset = split_fold(dataset, args.protocol, args.fold, args.n_folds, args.corpus, args.seed)["test"]
-    clips = decode_clips(dataset["path"], config.num_frames, processor.feature_extractor.sampling_rate)
+    clips = decode_clips(dataset["path"], processor)
     results = evaluate_robustness(
         model,
         processor,
