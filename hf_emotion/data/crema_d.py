@@ -136,7 +136,9 @@ def load_crema_d(path: str | Path, modality: str = "audio-visual", return_report
             report.skip(audio, f"no matching video: {video_dir.name}/{stem}.* is missing")
             continue
         row = {name: fields[name] for name in ("label", "speaker", "transcript", "intensity", "sentence")}
-        add_clip(columns, {**row, "gender": genders.get(fields["speaker"], ""), "path": str(main)}, audio, video)
+        add_clip(
+            columns, {**row, "gender": genders.get(fields["speaker"], ""), "path": str(main)}, audio, video
+        )
     description = f"CREMA-D from {root} (modality={modality})"
     return corpus_dataset(
         "CREMA-D", root, EXPECTED_LAYOUT, columns, Features(features), report, return_report, description

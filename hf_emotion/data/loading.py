@@ -119,10 +119,13 @@ AV_MODALITIES = ("audio-visual", "audio-only", "video-only")
 def check_av_modality(modality: str, choices=AV_MODALITIES) -> tuple[bool, bool]:
     """Validate a loader's `modality`; returns (with_audio, with_video): which media columns the dataset has."""
     check_choice("modality", modality, choices)
-    return modality in ("audio-visual", "audio-only", "all"), modality in ("audio-visual", "video-only", "all")
+    with_audio = modality in ("audio-visual", "audio-only", "all")
+    return with_audio, modality in ("audio-visual", "video-only", "all")
 
 
-def add_clip(columns: dict[str, list], fields: dict, audio: str | Path | None, video: str | Path | None) -> None:
+def add_clip(
+    columns: dict[str, list], fields: dict, audio: str | Path | None, video: str | Path | None
+) -> None:
     """Append one clip to a loader's `columns`: each of `fields`, then its `audio` / `video` file (``None``: the
     clip has none) when the dataset has that column."""
     for name, value in fields.items():
