@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .common import add_data_arguments, format_summary
+from .common import add_saved_model_arguments, format_summary
 
 
 def register(subparsers) -> None:
@@ -17,15 +17,7 @@ def register(subparsers) -> None:
         description="Load a model saved by `hf-emotion train`/`demo` (its model/ folder), prepare the corpus with the "
         "model's own processor settings and frozen backbone, and report the metrics.",
     )
-    parser.add_argument("--model-dir", required=True, help="a save_pretrained folder")
-    add_data_arguments(parser)
-    parser.add_argument("--fold", type=int, default=0)
-    parser.add_argument(
-        "--split",
-        choices=("test", "train", "all"),
-        default="test",
-        help="which side of the fold (or all clips)",
-    )
+    add_saved_model_arguments(parser, ("test", "train", "all"))
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--output", help="write the metrics to this JSON file")
     parser.add_argument("--seed", type=int, default=0)
