@@ -93,18 +93,19 @@ def main(argv: list[str] | None = None) -> int:
         loop_args
     )  # mixed precision: --mixed_precision, else the Accelerate config
     set_seed(loop_args.seed)
-    if accelerator.is_main_process:
-        prepare_output_dir(
-            loop_args.output_dir,
-            overwrite=run_args.overwrite,
-            resuming=bool(loop_args.resume_from_checkpoint),
-        )
-    accelerator.wait_for_everyone()
     cache_dir = data_args.cache_dir
     if cache_dir is None and data_args.data_dir is not None:
         cache_dir = str(
             Path(data_args.data_dir) / ".hf_emotion_cache" / f"{model_args.model_type}_{model_args.preset}"
         )
+    if accelerator.is_main_process:  # refuses an output folder that is, holds or lies inside an input folder
+        prepare_output_dir(
+            loop_args.output_dir,
+            overwrite=run_args.overwrite,
+            resuming=bool(loop_args.resume_from_checkpoint),
+            inputs=[data_args.data_dir, data_args.features_dir, cache_dir],
+        )
+    accelerator.wait_for_everyone()
     with accelerator.main_process_first():  # the main process prepares the cache, the others reuse it
         config, processor, features, encoder = load_experiment(
             model_args.model_type,

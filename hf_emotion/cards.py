@@ -98,6 +98,7 @@ def summarize_metrics(eval_results: Mapping[str, Any]) -> list[MetricSummary]:
             "num_folds",
             "dataset",
             "labels",
+            "skipped_files",  # a count of unreadable clips, shown below the table
         ):
             continue
         if name.endswith("_std"):
@@ -279,6 +280,7 @@ def create_model_card(
         results=rows,
         protocol=protocol,
         num_folds=num_folds,
+        skipped_files=int((eval_results or {}).get("skipped_files") or 0),
         protocol_warning=(
             "a random split puts the same actors in training and test data; such scores are inflated compared "
             "with speaker-independent folds."

@@ -58,7 +58,7 @@ def test_refuses_foreign_folders_and_reuses_its_own(tmp_path, capsys):
     with pytest.raises(ValueError, match="not a synthetic corpus"):
         make_synthetic_corpus(foreign, n_actors=1)
     root = tmp_path / "corpus"
-    main([str(root), "--n-actors", "1", "--statements", "1", "--duration", "1.0"])
+    assert main(["--output-dir", str(root), "--n-actors", "1", "--statements", "1", "--duration", "1.0"]) == 0
     assert "wrote 15 clips" in capsys.readouterr().out
     again = make_synthetic_corpus(root, n_actors=1, statements=1, duration=1.0)
     assert again.reused and again.n_clips == 15

@@ -127,13 +127,14 @@ def scenario_features(work_dir: Path, scenario: str) -> dict:
         work_dir / "corpora" / scenario, n_actors=N_ACTORS, statements=1, repetitions=1, scenario=scenario
     )
     dataset = load_synthetic(corpus.root)
-    clips = decode_clips(dataset["path"], FRAMES, short_side=120)
     corruptions = CORRUPTIONS if scenario == "additive" else ("clean",)
     arrays = {"label": np.array(dataset["label"]), "speaker": np.array(dataset["speaker"])}
+    clips = None
     for family in ("tucker_av", "rmlstm"):
         name = "tucker" if family == "tucker_av" else "rmlstm"
         config = build_config(family, dict(enumerate(RAVDESS_LABELS)), MODELS[name][1], MODELS[name][2])
         processor = EmotionProcessor.from_model_config(config)
+        clips = clips or decode_clips(dataset["path"], processor)  # both families sample FRAMES frames
         for corruption in corruptions:
             features = corrupted_inputs(processor, clips, corruption)
             arrays[f"{family}/{corruption}/audio"] = features["input_features"].numpy()
@@ -223,6 +224,37 @@ def _mean_std(rows: list[dict], key: str, metric: str = "accuracy") -> str:
     return f"{values.mean():.3f} ± {values.std():.3f}" if len(values) else "—"
 
 
+def probe_rows(work_dir: Path) -> list[str]:
+    """Reference rows: multinomial logistic probes on the time-means of the same standardised features, same folds
+    (an additive, linear read-out of what the features hold at this training-set size)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rows = []
+    for scenario in SCENARIOS:
+        cache = work_dir / "features" / f"{scenario}_{SETTINGS}.npz"
+        if not cache.is_file():
+            continue
+        data = np.load(cache)
+        labels, speakers = data["label"], data["speaker"]
+        audio = data["tucker_av/clean/audio"].mean(axis=2)  # (clips, mels)
+        video = data["tucker_av/clean/video"].mean(axis=1)  # (clips, pixels)
+        folds = speaker_independent_folds(
+            Dataset.from_dict({"speaker": speakers.tolist()}), n_folds=N_FOLDS, corpus="synthetic"
+        )
+        for name, x in (("audio", audio), ("video", video), ("audio + video", np.hstack([audio, video]))):
+            scores = []
+            for train, test in folds:
+                probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000))
+                scores.append((probe.fit(x[train], labels[train]).predict(x[test]) == labels[test]).mean())
+            rows.append(
+                f"| {scenario} | linear probe on time-mean features, {name} | {N_FOLDS} | "
+                f"{np.mean(scores):.3f} ± {np.std(scores):.3f} | | | |"
+            )
+    return rows
+
+
 def report(work_dir: Path) -> str:
     """Markdown tables of every finished cell: mean ± population std over seeds × folds."""
     rows = [json.loads(p.read_text()) for p in sorted((work_dir / "results" / SETTINGS).glob("*.json"))]
@@ -244,6 +276,7 @@ def report(work_dir: Path) -> str:
             ]
             metrics = " | ".join(_mean_std(cell, "clean", m) for m in METRICS)
             lines.append(f"| {scenario} | {ROW_NAMES[model]} | {len(cell)} | {metrics} | {ceiling:.3f} |")
+    lines += probe_rows(work_dir)
     lines += ["", "| model (additive scenario), accuracy | " + " | ".join(CORRUPTIONS) + " |"]
     lines.append("|---" * (len(CORRUPTIONS) + 1) + "|")
     for model in ROBUST_MODELS:

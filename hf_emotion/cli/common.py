@@ -39,6 +39,17 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_saved_model_arguments(parser: argparse.ArgumentParser, splits: tuple[str, ...]) -> None:
+    """The arguments of the commands that evaluate a saved model: --model-dir, the data arguments, --fold and
+    --split (one of `splits`, default "test")."""
+    parser.add_argument("--model-dir", required=True, help="a save_pretrained folder with its processor")
+    add_data_arguments(parser)
+    parser.add_argument("--fold", type=int, default=0)
+    parser.add_argument(
+        "--split", choices=splits, default="test", help="which side of the fold (or all clips)"
+    )
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model-type", default="tucker_av", choices=("tucker_av", "rmlstm"))
@@ -177,6 +188,30 @@ def loop_arguments(args: argparse.Namespace, output_dir: str, **extra) -> LoopAr
         logging_steps=5,
         **extra,
     )
+
+
+def load_experiment_from_args(args: argparse.Namespace) -> tuple:
+    """`load_experiment` (hf_emotion.training.experiment) for the model and data arguments of `train` and
+    `cross-validate`. Returns ``(config, processor, features, encoder, skipped)``, `skipped` listing the clips
+    left out of preparation (for :func:`write_skipped`)."""
+    from hf_emotion.training import parse_config_overrides
+    from hf_emotion.training.experiment import load_experiment
+
+    skipped: list[dict] = []
+    loaded = load_experiment(
+        args.model_type,
+        args.preset,
+        parse_config_overrides(args.config_overrides),
+        corpus=args.corpus,
+        data_dir=args.data_dir,
+        features_dir=args.features_dir,
+        cache_dir=default_cache_dir(args),
+        frozen_backbone=args.frozen_backbone,
+        seed=args.seed,
+        strict=args.strict,
+        skipped=skipped,
+    )
+    return (*loaded, skipped)
 
 
 def default_cache_dir(args: argparse.Namespace) -> str | None:

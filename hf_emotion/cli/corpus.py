@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import positive_float
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -22,6 +24,9 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--statements", type=int, default=2, choices=(1, 2))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--duration", type=positive_float, default=3.0, help="clip length in seconds (default 3, as RAVDESS)"
+    )
     parser.add_argument("--workers", type=int, help="parallel processes (default: CPU count)")
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty folder")
     parser.set_defaults(func=run)
@@ -36,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         repetitions=args.repetitions,
         statements=args.statements,
+        duration=args.duration,
         num_workers=args.workers,
         overwrite=args.overwrite,
         scenario=args.scenario,

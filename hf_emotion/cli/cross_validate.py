@@ -8,8 +8,8 @@ from .common import (
     add_data_arguments,
     add_loop_arguments,
     add_model_arguments,
-    default_cache_dir,
     input_folders,
+    load_experiment_from_args,
     loop_arguments,
     write_skipped,
 )
@@ -41,25 +41,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _cross_validate(args: argparse.Namespace, output_dir) -> int:
-    from hf_emotion.training import parse_config_overrides
     from hf_emotion.training.cross_validation import format_markdown, run_cross_validation, write_report
-    from hf_emotion.training.experiment import load_experiment
 
-    skipped: list[dict] = []
-    config, processor, features, encoder = load_experiment(
-        args.model_type,
-        args.preset,
-        parse_config_overrides(args.config_overrides),
-        corpus=args.corpus,
-        data_dir=args.data_dir,
-        features_dir=args.features_dir,
-        cache_dir=default_cache_dir(args),
-        frozen_backbone=args.frozen_backbone,
-        seed=args.seed,
-        strict=args.strict,
-        skipped=skipped,
-    )
-    write_skipped(skipped, output_dir)
+    config, processor, features, encoder, skipped = load_experiment_from_args(args)
+    skipped_count = write_skipped(skipped, output_dir)
     report = run_cross_validation(
         config,
         features,
@@ -71,6 +56,7 @@ def _cross_validate(args: argparse.Namespace, output_dir) -> int:
         corpus=args.corpus,
         processor=processor,
     )
+    report.update(skipped_count)  # {"skipped_files": N}: in cross_validation.json/.md
     title = (
         args.title
         or f"{args.model_type} ({args.config_overrides or args.preset}) on {args.corpus}, {args.protocol} folds"

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .common import add_data_arguments, format_summary
+from .common import add_saved_model_arguments, format_summary
 
 
 def register(subparsers) -> None:
@@ -17,15 +17,7 @@ def register(subparsers) -> None:
         description="Load a model saved by `hf-emotion train`/`demo` (its model/ folder), prepare the corpus with the "
         "model's own processor settings and frozen backbone, and report the metrics.",
     )
-    parser.add_argument("--model-dir", required=True, help="a save_pretrained folder")
-    add_data_arguments(parser)
-    parser.add_argument("--fold", type=int, default=0)
-    parser.add_argument(
-        "--split",
-        choices=("test", "train", "all"),
-        default="test",
-        help="which side of the fold (or all clips)",
-    )
+    add_saved_model_arguments(parser, ("test", "train", "all"))
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--output", help="write the metrics to this JSON file")
     parser.add_argument("--seed", type=int, default=0)
@@ -40,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from hf_emotion.training import check_dataset_labels, evaluate_model
     from hf_emotion.training.experiment import load_labelled_corpus, load_prepared_dir, split_fold
     from hf_emotion.training.factory import _model_classes, check_model_type
-    from hf_emotion.training.prepare import add_processor_features, load_or_prepare
+    from hf_emotion.training.prepare import add_processor_features, load_or_prepare, normalize_prepared
     from hf_emotion.training.run_folder import atomic_write_text, check_separate_from_inputs
 
     if args.output:  # checked before any work: a file outside the corpus, in a writable folder
@@ -61,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     processor = EmotionProcessor.from_pretrained(model_dir)
     if args.features_dir:
         features, _ = load_prepared_dir(args.features_dir)
+        features = normalize_prepared(features, processor)  # prepared raw; the saved statistics standardise
     else:
         if not args.data_dir:
             raise ValueError("Give --data-dir (a corpus folder) or --features-dir (prepared features).")

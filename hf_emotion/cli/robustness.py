@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .common import add_data_arguments
+from .common import add_saved_model_arguments
 
 
 def register(subparsers) -> None:
@@ -16,12 +16,7 @@ def register(subparsers) -> None:
         description="Decode the test clips of a fold, corrupt one modality of each (hf_emotion.training.robustness), "
         "run them through the model's own processor and report accuracy / UAR / macro-F1 per corruption.",
     )
-    parser.add_argument("--model-dir", required=True, help="a save_pretrained folder with its processor")
-    add_data_arguments(parser)
-    parser.add_argument("--fold", type=int, default=0)
-    parser.add_argument(
-        "--split", choices=("test", "all"), default="test", help="the fold's test side or all clips"
-    )
+    add_saved_model_arguments(parser, ("test", "all"))
     parser.add_argument(
         "--corruptions",
         nargs="+",
@@ -63,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_labelled_corpus(args.corpus, args.data_dir)
     if args.split == "test":
         dataset = split_fold(dataset, args.protocol, args.fold, args.n_folds, args.corpus, args.seed)["test"]
-    clips = decode_clips(dataset["path"], config.num_frames, processor.feature_extractor.sampling_rate)
+    clips = decode_clips(dataset["path"], processor)
     results = evaluate_robustness(
         model,
         processor,

@@ -9,9 +9,9 @@ from .common import (
     add_data_arguments,
     add_loop_arguments,
     add_model_arguments,
-    default_cache_dir,
     format_summary,
     input_folders,
+    load_experiment_from_args,
     loop_arguments,
     write_skipped,
 )
@@ -49,25 +49,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, output_dir: Path) -> int:
-    from hf_emotion.training import parse_config_overrides
-    from hf_emotion.training.experiment import load_experiment, split_fold
+    from hf_emotion.training.experiment import split_fold
     from hf_emotion.training.outputs import train_fold, write_run_outputs
     from hf_emotion.training.prepare import fit_processor
 
-    skipped: list[dict] = []
-    config, processor, features, encoder = load_experiment(
-        args.model_type,
-        args.preset,
-        parse_config_overrides(args.config_overrides),
-        corpus=args.corpus,
-        data_dir=args.data_dir,
-        features_dir=args.features_dir,
-        cache_dir=default_cache_dir(args),
-        frozen_backbone=args.frozen_backbone,
-        seed=args.seed,
-        strict=args.strict,
-        skipped=skipped,
-    )
+    config, processor, features, encoder, skipped = load_experiment_from_args(args)
     splits = split_fold(features, args.protocol, args.fold, args.n_folds, args.corpus, args.seed)
     loop_args = loop_arguments(
         args,

@@ -15,7 +15,15 @@ from pathlib import Path
 from datasets import Features
 
 from .labels import CREMA_D_CODES, CREMA_D_LABELS
-from .loading import LoadReport, build_dataset, check_choice, check_root, not_the_corpus, standard_features
+from .loading import (
+    LoadReport,
+    add_clip,
+    check_av_modality,
+    check_root,
+    corpus_dataset,
+    not_the_corpus,
+    standard_features,
+)
 
 SENTENCES = {
     "IEO": "It's eleven o'clock",
@@ -92,15 +100,13 @@ def load_crema_d(path: str | Path, modality: str = "audio-visual", return_report
         (actor id ``"1001"``), ``transcript`` (from the sentence code), ``intensity``, ``path`` (the audio file,
         or the video for video-only), ``audio`` / ``video`` as chosen, and ``sentence`` (code), ``gender``.
     """
-    check_choice("modality", modality, ("audio-visual", "audio-only", "video-only"))
+    with_audio, with_video = check_av_modality(modality)
     root = check_root(path, "CREMA-D")
     report = LoadReport("crema_d", str(root))
     audio_dir, audio_files = _media_files(root, AUDIO_DIRS)
     video_dir, video_files = _media_files(root, VIDEO_DIRS)
     if audio_dir is None and video_dir is None:
         raise not_the_corpus("CREMA-D", root, EXPECTED_LAYOUT)
-    with_audio = modality in ("audio-visual", "audio-only")
-    with_video = modality in ("audio-visual", "video-only")
     if with_audio and audio_dir is None:
         raise ValueError(
             f"{root}: modality={modality!r} needs an AudioWAV/ (or AudioMP3/) folder; none found."
@@ -129,16 +135,11 @@ def load_crema_d(path: str | Path, modality: str = "audio-visual", return_report
         if with_video and video is None:
             report.skip(audio, f"no matching video: {video_dir.name}/{stem}.* is missing")
             continue
-        for name in ("label", "speaker", "transcript", "intensity", "sentence"):
-            columns[name].append(fields[name])
-        columns["gender"].append(genders.get(fields["speaker"], ""))
-        columns["path"].append(str(main))
-        if with_audio:
-            columns["audio"].append(str(audio))
-        if with_video:
-            columns["video"].append(str(video))
-    if not columns["label"]:
-        raise not_the_corpus("CREMA-D", root, EXPECTED_LAYOUT, report)
-    return build_dataset(
-        columns, Features(features), report, return_report, f"CREMA-D from {root} (modality={modality})"
+        row = {name: fields[name] for name in ("label", "speaker", "transcript", "intensity", "sentence")}
+        add_clip(
+            columns, {**row, "gender": genders.get(fields["speaker"], ""), "path": str(main)}, audio, video
+        )
+    description = f"CREMA-D from {root} (modality={modality})"
+    return corpus_dataset(
+        "CREMA-D", root, EXPECTED_LAYOUT, columns, Features(features), report, return_report, description
     )

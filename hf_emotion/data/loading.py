@@ -112,15 +112,59 @@ def check_choice(name: str, value: str, choices) -> str:
     return value
 
 
+AV_MODALITIES = ("audio-visual", "audio-only", "video-only")
+"""The `modality` choices of the loaders of audio-visual corpora (RAVDESS adds its own)."""
+
+
+def check_av_modality(modality: str, choices=AV_MODALITIES) -> tuple[bool, bool]:
+    """Validate a loader's `modality`; returns (with_audio, with_video): which media columns the dataset has."""
+    check_choice("modality", modality, choices)
+    with_audio = modality in ("audio-visual", "audio-only", "all")
+    return with_audio, modality in ("audio-visual", "video-only", "all")
+
+
+def add_clip(
+    columns: dict[str, list], fields: dict, audio: str | Path | None, video: str | Path | None
+) -> None:
+    """Append one clip to a loader's `columns`: each of `fields`, then its `audio` / `video` file (``None``: the
+    clip has none) when the dataset has that column."""
+    for name, value in fields.items():
+        columns[name].append(value)
+    for name, media in (("audio", audio), ("video", video)):
+        if name in columns:
+            columns[name].append(None if media is None else str(media))
+
+
+def corpus_dataset(
+    corpus: str,
+    root: Path,
+    expected: str,
+    columns: dict[str, list],
+    features: Features,
+    report: LoadReport,
+    return_report: bool,
+    description: str,
+):
+    """`build_dataset` over the clips a loader found, or the :func:`not_the_corpus` error when it found none."""
+    if not columns["label"]:
+        raise not_the_corpus(corpus, root, expected, report)
+    return build_dataset(columns, features, report, return_report, description)
+
+
 def not_the_corpus(corpus: str, root: Path, expected: str, report: LoadReport | None = None) -> ValueError:
     """The error raised when a folder contains nothing usable of ``corpus``."""
     message = (
         f"{root} does not look like a {corpus} folder: no usable files found. Expected layout: {expected}."
     )
     if report is not None and report.skipped:
-        examples = "; ".join(f"{Path(p).name}: {r}" for p, r in list(report.skipped.items())[:3])
+        examples = _examples(report.skipped, ": ", 3, key=lambda path: Path(path).name)
         message += f" {len(report.skipped)} files were skipped, e.g. {examples}."
     return ValueError(message)
+
+
+def _examples(mapping: dict, separator: str, count: int, key: Callable[[str], str] = str) -> str:
+    """The first `count` items of `mapping` as ``key<separator>value; ...`` (for log and error messages)."""
+    return "; ".join(f"{key(path)}{separator}{value}" for path, value in list(mapping.items())[:count])
 
 
 def standard_features(labels, *, audio: bool, video: bool, extra: dict[str, str] | None = None) -> dict:
@@ -221,24 +265,22 @@ def build_dataset(
             name: [v for i, v in enumerate(values) if i not in drop] for name, values in columns.items()
         }
     if report.duplicates:
-        examples = "; ".join(f"{p} = {k}" for p, k in list(report.duplicates.items())[:3])
         logger.warning(
             "%s: %d duplicate clips dropped (the first copy is kept), e.g. %s.",
             report.corpus,
             len(report.duplicates),
-            examples,
+            _examples(report.duplicates, " = ", 3),
         )
     info = DatasetInfo(dataset_name=report.corpus, description=description, features=features)
     dataset = Dataset.from_dict({name: columns[name] for name in features}, features=features, info=info)
     report.n_rows = len(dataset)
     if report.skipped:
-        examples = "; ".join(f"{p}: {r}" for p, r in list(report.skipped.items())[:5])
         logger.warning(
             "%s: skipped %d items (%s). First ones: %s. Pass return_report=True to get all of them.",
             report.corpus,
             len(report.skipped),
             dict(report.reasons()),
-            examples,
+            _examples(report.skipped, ": ", 5),
         )
     logger.info(report.summary())
     return (dataset, report) if return_report else dataset

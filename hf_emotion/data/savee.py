@@ -14,7 +14,15 @@ from pathlib import Path
 from datasets import Features
 
 from .labels import SAVEE_CODES, SAVEE_LABELS
-from .loading import LoadReport, build_dataset, check_choice, check_root, not_the_corpus, standard_features
+from .loading import (
+    LoadReport,
+    add_clip,
+    check_av_modality,
+    check_root,
+    corpus_dataset,
+    not_the_corpus,
+    standard_features,
+)
 
 EXPECTED_LAYOUT = "AudioData/<speaker>/<code><nn>.wav and/or AudioVisualClip/<speaker>/<code><nn>.avi, e.g. AudioData/DC/a01.wav"
 _NAME = re.compile(r"^(sa|su|a|d|f|h|n)(\d{2})$")
@@ -82,7 +90,7 @@ def load_savee(
         ``transcript``, ``intensity`` (``""``), ``path``, ``audio`` / ``video`` as chosen, ``sentence``
         (clip code ``"a01"``) and ``gender`` (``"male"``).
     """
-    check_choice("modality", modality, ("audio-visual", "audio-only", "video-only"))
+    with_audio, with_video = check_av_modality(modality)
     root = check_root(path, "SAVEE")
     report = LoadReport("savee", str(root))
     transcripts = _read_sentences(sentences)
@@ -90,8 +98,6 @@ def load_savee(
     video_files = _files(root / "AudioVisualClip", ".avi")
     if not audio_files and not video_files:
         raise not_the_corpus("SAVEE", root, EXPECTED_LAYOUT)
-    with_audio = modality in ("audio-visual", "audio-only")
-    with_video = modality in ("audio-visual", "video-only")
     features = standard_features(
         SAVEE_LABELS, audio=with_audio, video=with_video, extra={"sentence": "string", "gender": "string"}
     )
@@ -109,19 +115,17 @@ def load_savee(
         if with_video and video is None:
             report.skip(audio, f"no matching video: AudioVisualClip/{speaker}/{stem}.avi is missing")
             continue
-        columns["label"].append(fields["label"])
-        columns["sentence"].append(fields["sentence"])
-        columns["speaker"].append(speaker)
-        columns["transcript"].append(transcripts.get(stem, ""))
-        columns["intensity"].append("")
-        columns["gender"].append("male")
-        columns["path"].append(str(audio or video))
-        if with_audio:
-            columns["audio"].append(str(audio))
-        if with_video:
-            columns["video"].append(str(video))
-    if not columns["label"]:
-        raise not_the_corpus("SAVEE", root, EXPECTED_LAYOUT, report)
-    return build_dataset(
-        columns, Features(features), report, return_report, f"SAVEE from {root} (modality={modality})"
+        row = {
+            "label": fields["label"],
+            "sentence": fields["sentence"],
+            "speaker": speaker,
+            "transcript": transcripts.get(stem, ""),
+            "intensity": "",
+            "gender": "male",
+            "path": str(audio or video),
+        }
+        add_clip(columns, row, audio, video)
+    description = f"SAVEE from {root} (modality={modality})"
+    return corpus_dataset(
+        "SAVEE", root, EXPECTED_LAYOUT, columns, Features(features), report, return_report, description
     )

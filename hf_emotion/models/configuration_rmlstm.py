@@ -45,6 +45,11 @@ class RMLSTMConfig(PretrainedConfig):
             MFCC coefficients per frame of `input_features` (N, num_mfcc, frames).
         audio_feature_type (`str`, *optional*, defaults to `"mfcc"`):
             What the processor computes for `input_features`.
+        normalize_audio (`bool`, *optional*, defaults to `True`):
+            Standardise each coefficient of `input_features` with a mean and standard deviation fitted on the
+            training split (by the processor, which saves them with the model). Raw MFCCs are on very different
+            scales (c0 around −60 with sd 20, beside TF-IDF values ≤ 1 and frame features) and reach the
+            recurrent cell unscaled otherwise; the paper does not say, so this is on by default.
         num_frames (`int`, *optional*, defaults to 30):
             Video frames the processor samples uniformly over a clip (30 keeps EfficientNet-B0 affordable on a
             CPU: 30 frames of a 3 s clip are 10 fps).
@@ -112,6 +117,7 @@ class RMLSTMConfig(PretrainedConfig):
         modalities: list[str] | tuple[str, ...] = RMLSTM_MODALITIES,
         num_mfcc: int = 40,
         audio_feature_type: str = "mfcc",
+        normalize_audio: bool = True,
         num_frames: int = 30,
         image_size: int = 224,
         video_normalization: str = "minmax",
@@ -140,6 +146,7 @@ class RMLSTMConfig(PretrainedConfig):
         self.modalities = list(modalities) if not isinstance(modalities, str) else [modalities]
         self.num_mfcc = num_mfcc
         self.audio_feature_type = audio_feature_type
+        self.normalize_audio = normalize_audio
         self.num_frames = num_frames
         self.image_size = image_size
         self.video_normalization = video_normalization
@@ -182,6 +189,8 @@ class RMLSTMConfig(PretrainedConfig):
         rounds = self.mogrifier_rounds
         if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 0:
             raise ValueError(f"`mogrifier_rounds` must be a non-negative integer, got {rounds!r}.")
+        if not isinstance(self.normalize_audio, bool):
+            raise ValueError(f"`normalize_audio` must be True or False, got {self.normalize_audio!r}.")
         if self.cell_type not in RMLSTM_CELL_TYPES:
             raise ValueError(f"`cell_type` must be one of {RMLSTM_CELL_TYPES}, got {self.cell_type!r}.")
         if self.pooling not in RMLSTM_POOLING:

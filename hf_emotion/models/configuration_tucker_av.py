@@ -117,6 +117,11 @@ class TuckerAVConfig(PretrainedConfig):
             own initialisation (including the zero-initialised last BatchNorm of each residual block).
         audio_feature_type (`str`, *optional*, defaults to `"log_mel"`):
             What the processor computes for `input_features`.
+        normalize_audio (`bool`, *optional*, defaults to `False`):
+            Standardise each Mel band of `input_features` with a mean and standard deviation fitted on the
+            training split (by the processor, which saves them). Off by default here: the paper feeds the
+            log-Mel image as it is, and the audio CNN's BatchNorm after the first convolution already removes
+            its offset and scale (log-Mel values are within a few tens of each other across bands).
 
     Example:
 
@@ -164,6 +169,7 @@ class TuckerAVConfig(PretrainedConfig):
         cross_attention_position_encoding: bool = False,
         initializer_range: float = 0.02,
         audio_feature_type: str = "log_mel",
+        normalize_audio: bool = False,
         **kwargs,
     ):
         if "id2label" not in kwargs and "num_labels" not in kwargs:
@@ -200,6 +206,7 @@ class TuckerAVConfig(PretrainedConfig):
         self.cross_attention_position_encoding = cross_attention_position_encoding
         self.initializer_range = initializer_range
         self.audio_feature_type = audio_feature_type
+        self.normalize_audio = normalize_audio
         self.validate_sizes()
 
     def validate_sizes(self) -> None:
@@ -261,7 +268,7 @@ class TuckerAVConfig(PretrainedConfig):
             raise ValueError(
                 f"`fusion_type` must be one of {TUCKER_AV_FUSION_TYPES}, got {self.fusion_type!r}."
             )
-        for name in ("fusion_additive_path", "cross_attention_position_encoding"):
+        for name in ("fusion_additive_path", "cross_attention_position_encoding", "normalize_audio"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
         if self.fusion_additive_path and self.fusion_type != "tucker":

@@ -13,12 +13,14 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
 
 from .acceleration import tracing
 
@@ -111,6 +113,38 @@ def check_tensor(
     if value.is_floating_point() and not tracing() and not torch.isfinite(value).all():
         raise ValueError(f"`{name}` contains NaN or infinite values; check the feature extraction.")
     return value
+
+
+def check_video_inputs(
+    config: Any,
+    pixel_values_videos: torch.Tensor | None,
+    frame_features: torch.Tensor | None,
+    has_frame_encoder: bool,
+    batch_size: int | None = None,
+) -> int:
+    """Validate the video input of a model: precomputed `frame_features` (batch, frames, frame_feature_dim)
+    when given, else `pixel_values_videos` (batch, frames, 3, height, width) for the frame encoder (an error
+    when the model has none). Returns the batch size."""
+    if frame_features is not None:
+        check_tensor(
+            "frame_features",
+            frame_features,
+            ("batch", "frames", config.frame_feature_dim),
+            batch_size=batch_size,
+        )
+        return frame_features.shape[0]
+    if not has_frame_encoder:
+        raise ValueError(
+            "This model has no frame encoder (`frame_encoder=None`): pass precomputed `frame_features` "
+            f"of shape (batch, frames, {config.frame_feature_dim})."
+        )
+    check_tensor(
+        "pixel_values_videos",
+        pixel_values_videos,
+        ("batch", "frames", 3, "height", "width"),
+        batch_size=batch_size,
+    )
+    return pixel_values_videos.shape[0]
 
 
 def check_labels(labels: torch.Tensor | None, batch_size: int, num_labels: int) -> None:
@@ -315,7 +349,8 @@ class EmotionPreTrainedModel(PreTrainedModel):
 
     - ``input_modalities`` is the config's `modalities`; gradient checkpointing covers the frame encoder and the
       modules that declare ``gradient_checkpointing`` (the recurrent layers);
-    - `_init_weights` is the one place weights are initialised (subclasses add only their special modules);
+    - `_init_weights` is the one place weights are initialised (subclasses list the modules that initialise
+      themselves in ``_self_initialized_modules``);
     - ``processor``: the fitted `EmotionProcessor` that belongs to these weights. `from_pretrained` attaches the
       one saved beside them; training attaches the one it fitted (``model.processor = processor``);
     - `save_pretrained` (which `push_to_hub`, `Trainer.save_model` and `Trainer.push_to_hub` all call) writes one
@@ -332,6 +367,8 @@ class EmotionPreTrainedModel(PreTrainedModel):
     main_input_name = "input_features"
     supports_gradient_checkpointing = True
     _auto_model_classes: dict[str, str] = {}
+    _self_initialized_modules: tuple[type, ...] = ()
+    """Module classes that initialise themselves (`reset_parameters()`), e.g. the Tucker fusion's factors."""
     processor = None  # the attached EmotionProcessor (see the class docstring)
 
     @property
@@ -342,7 +379,9 @@ class EmotionPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         if getattr(module, "_is_hf_initialized", False):
             return
-        if isinstance(module, nn.MultiheadAttention):
+        if isinstance(module, self._self_initialized_modules):
+            module.reset_parameters()
+        elif isinstance(module, nn.MultiheadAttention):
             module._reset_parameters()
         elif isinstance(module, (nn.LSTM, nn.GRU)):
             bound = 1.0 / math.sqrt(module.hidden_size)
@@ -460,6 +499,38 @@ class EmotionPreTrainedModel(PreTrainedModel):
             check_processor_matches_config(processor, model.config, pretrained_model_name_or_path)
             model.processor = processor
         return (model, info) if want_info else model
+
+
+@dataclass
+class EmotionModelOutput(ModelOutput):
+    """The fields every hf_emotion model output starts with (each model's output class adds its own).
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*): cross-entropy, when `labels` are given.
+        logits (`torch.FloatTensor` of shape `(batch, num_labels)`, *optional*): class scores (head only).
+        fused_embeds (`torch.FloatTensor` of shape `(batch, size)`, *optional*): the clip vector the head reads
+            (its size: see the model's output class).
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    fused_embeds: torch.FloatTensor | None = None
+
+
+class EmotionClassificationHeadMixin:
+    """The classification head both `...ForEmotionRecognition` models put over the base model's `fused_embeds`:
+    dropout (`config.classifier_dropout`) and a linear layer to `config.num_labels` scores."""
+
+    def _init_classification_head(self, input_size: int) -> None:
+        self.dropout = nn.Dropout(self.config.classifier_dropout)
+        self.classifier = nn.Linear(input_size, self.config.num_labels)
+
+    def _classify(self, outputs: Any, labels: torch.Tensor | None) -> Any:
+        """The base model's `outputs` (a `ModelOutput` with `fused_embeds`) with `logits` and, given `labels`,
+        the cross-entropy `loss` added."""
+        logits = self.classifier(self.dropout(outputs.fused_embeds))  # (N, num_labels)
+        loss = classification_loss(logits, labels, self.config.num_labels)
+        return type(outputs)(loss=loss, logits=logits, **dict(outputs.items()))
 
 
 def _copy_code(cls: type, folder) -> None:

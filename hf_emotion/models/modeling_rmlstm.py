@@ -15,30 +15,30 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers.utils import ModelOutput, can_return_tuple
+from transformers.utils import can_return_tuple
 
 from .configuration_rmlstm import RMLSTMConfig
 from .modeling_common import (
     FRAME_FEATURES_NAME,
     MODEL_INPUT_NAMES,
+    EmotionClassificationHeadMixin,
     EmotionFrameEncoder,
+    EmotionModelOutput,
     EmotionPreTrainedModel,
     check_tensor,
-    classification_loss,
+    check_video_inputs,
     interpolate_time,
 )
 from .mogrifier import RMLSTMCell, RMLSTMLayer, RMLSTMProjection
 
 
 @dataclass
-class RMLSTMOutput(ModelOutput):
-    """Output of [`RMLSTMModel`] and [`RMLSTMForEmotionRecognition`].
+class RMLSTMOutput(EmotionModelOutput):
+    """Output of [`RMLSTMModel`] and [`RMLSTMForEmotionRecognition`]: `loss`, `logits` and `fused_embeds` (of
+    shape `(batch, encoder_size)`: the pooled hidden states, `encoder_size` = hidden_size, × 2 when
+    bidirectional), then
 
     Args:
-        loss (`torch.FloatTensor` of shape `()`, *optional*): cross-entropy, when `labels` are given.
-        logits (`torch.FloatTensor` of shape `(batch, num_labels)`, *optional*): class scores (head only).
-        fused_embeds (`torch.FloatTensor` of shape `(batch, encoder_size)`, *optional*): the clip vector the head
-            reads: the pooled hidden states (`encoder_size` = hidden_size, × 2 when bidirectional).
         last_hidden_state (`torch.FloatTensor` of shape `(batch, num_time_steps, encoder_size)`, *optional*):
             hidden states of the last recurrent layer (`None` for `cell_type="mlp"`).
         hidden_states (`tuple(torch.FloatTensor)`, *optional*): with `output_hidden_states`, the fused input
@@ -46,9 +46,6 @@ class RMLSTMOutput(ModelOutput):
             (`(batch, num_time_steps, encoder_size)`; `(batch, hidden_size)` per MLP layer).
     """
 
-    loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    fused_embeds: torch.FloatTensor | None = None
     last_hidden_state: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
@@ -150,13 +147,7 @@ class RMLSTMPreTrainedModel(EmotionPreTrainedModel):
         "AutoModel": "RMLSTMModel",
         "AutoModelForAudioClassification": "RMLSTMForEmotionRecognition",
     }
-
-    @torch.no_grad()
-    def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, RMLSTMCell) and not getattr(module, "_is_hf_initialized", False):
-            module.reset_parameters()
-        else:
-            super()._init_weights(module)
+    _self_initialized_modules = (RMLSTMCell,)
 
 
 class RMLSTMModel(RMLSTMPreTrainedModel):
@@ -195,29 +186,13 @@ class RMLSTMModel(RMLSTMPreTrainedModel):
             batch_size = input_features.shape[0]
             parts.append(resample_time(input_features.transpose(1, 2), steps))  # (N, T, num_mfcc)
         if "video" in config.modalities:
-            if frame_features is not None:
-                check_tensor(
-                    "frame_features",
-                    frame_features,
-                    ("batch", "frames", config.frame_feature_dim),
-                    batch_size=batch_size,
-                )
-            elif self.frame_encoder is None:
-                raise ValueError(
-                    "This model has no frame encoder (`frame_encoder=None`): pass precomputed `frame_features` "
-                    f"of shape (batch, frames, {config.frame_feature_dim})."
-                )
-            else:
-                check_tensor(
-                    "pixel_values_videos",
-                    pixel_values_videos,
-                    ("batch", "frames", 3, "height", "width"),
-                    batch_size=batch_size,
-                )
+            batch_size = check_video_inputs(
+                config, pixel_values_videos, frame_features, self.frame_encoder is not None, batch_size
+            )
+            if frame_features is None:
                 _check_frames("pixel_values_videos", pixel_values_videos.shape[1])
                 frame_features = self.frame_encoder(pixel_values_videos)  # (N, frames, frame_feature_dim)
             _check_frames("frame_features", frame_features.shape[1])
-            batch_size = frame_features.shape[0]
             parts.append(resample_time(frame_features, steps))  # (N, T, frame_feature_dim)
         if "text" in config.modalities:
             check_tensor(
@@ -274,14 +249,13 @@ class RMLSTMModel(RMLSTMPreTrainedModel):
         )
 
 
-class RMLSTMForEmotionRecognition(RMLSTMPreTrainedModel):
+class RMLSTMForEmotionRecognition(EmotionClassificationHeadMixin, RMLSTMPreTrainedModel):
     """[`RMLSTMModel`] with a classification head: dropout and a linear layer over the pooled clip vector."""
 
     def __init__(self, config: RMLSTMConfig):
         super().__init__(config)
         self.rmlstm = RMLSTMModel(config)
-        self.dropout = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(self.rmlstm.encoder.output_size, config.num_labels)
+        self._init_classification_head(self.rmlstm.encoder.output_size)
         self.post_init()
 
     @can_return_tuple
@@ -308,9 +282,7 @@ class RMLSTMForEmotionRecognition(RMLSTMPreTrainedModel):
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )
-        logits = self.classifier(self.dropout(outputs.fused_embeds))  # (N, num_labels)
-        loss = classification_loss(logits, labels, self.config.num_labels)
-        return RMLSTMOutput(loss=loss, logits=logits, **dict(outputs.items()))
+        return self._classify(outputs, labels)
 
 
 def _check_frames(name: str, frames: int) -> None:

@@ -16,27 +16,27 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.utils import ModelOutput, can_return_tuple
+from transformers.utils import can_return_tuple
 
 from .configuration_tucker_av import TuckerAVConfig
 from .fusion_tucker import TuckerAVFusion
 from .modeling_common import (
+    EmotionClassificationHeadMixin,
     EmotionFrameEncoder,
+    EmotionModelOutput,
     EmotionPreTrainedModel,
     check_tensor,
-    classification_loss,
+    check_video_inputs,
     interpolate_time,
 )
 
 
 @dataclass
-class TuckerAVOutput(ModelOutput):
-    """Output of [`TuckerAVModel`] and [`TuckerAVForEmotionRecognition`].
+class TuckerAVOutput(EmotionModelOutput):
+    """Output of [`TuckerAVModel`] and [`TuckerAVForEmotionRecognition`]: `loss`, `logits` and `fused_embeds`
+    (the fused clip vector, of shape `(batch, fbp_output_size)`), then
 
     Args:
-        loss (`torch.FloatTensor` of shape `()`, *optional*): cross-entropy, when `labels` are given.
-        logits (`torch.FloatTensor` of shape `(batch, num_labels)`, *optional*): class scores (head only).
-        fused_embeds (`torch.FloatTensor` of shape `(batch, fbp_output_size)`): the fused clip vector.
         audio_hidden_states (`torch.FloatTensor` of shape `(batch, num_time_steps, hidden_size)`, *optional*):
             refined audio sequence after cross-attention (with `output_hidden_states`).
         video_hidden_states (`torch.FloatTensor` of shape `(batch, num_time_steps, hidden_size)`, *optional*):
@@ -49,9 +49,6 @@ class TuckerAVOutput(ModelOutput):
             *optional*): weights of video queries over audio steps (with `output_attentions`).
     """
 
-    loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    fused_embeds: torch.FloatTensor | None = None
     audio_hidden_states: torch.FloatTensor | None = None
     video_hidden_states: torch.FloatTensor | None = None
     tucker_core: torch.FloatTensor | None = None
@@ -168,13 +165,7 @@ class TuckerAVPreTrainedModel(EmotionPreTrainedModel):
         "AutoModel": "TuckerAVModel",
         "AutoModelForAudioClassification": "TuckerAVForEmotionRecognition",
     }
-
-    @torch.no_grad()
-    def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, TuckerAVFusion) and not getattr(module, "_is_hf_initialized", False):
-            module.reset_parameters()
-        else:
-            super()._init_weights(module)
+    _self_initialized_modules = (TuckerAVFusion,)
 
 
 class TuckerAVModel(TuckerAVPreTrainedModel):
@@ -223,27 +214,13 @@ class TuckerAVModel(TuckerAVPreTrainedModel):
             check_tensor("input_features", input_features, ("batch", config.num_mel_bins, "frames"))
             batch_size = input_features.shape[0]
         if self.use_video:
-            if frame_features is not None:
-                check_tensor(
-                    "frame_features",
-                    frame_features,
-                    ("batch", "frames", config.frame_feature_dim),
-                    batch_size=batch_size,
-                )
-                batch_size = frame_features.shape[0]
-            elif self.video_encoder.frame_encoder is None:
-                raise ValueError(
-                    "This model has no frame encoder (`frame_encoder=None`): pass precomputed `frame_features` "
-                    f"of shape (batch, frames, {config.frame_feature_dim})."
-                )
-            else:
-                check_tensor(
-                    "pixel_values_videos",
-                    pixel_values_videos,
-                    ("batch", "frames", 3, "height", "width"),
-                    batch_size=batch_size,
-                )
-                batch_size = pixel_values_videos.shape[0]
+            batch_size = check_video_inputs(
+                config,
+                pixel_values_videos,
+                frame_features,
+                self.video_encoder.frame_encoder is not None,
+                batch_size,
+            )
         return batch_size
 
     @can_return_tuple
@@ -309,14 +286,13 @@ class TuckerAVModel(TuckerAVPreTrainedModel):
         )
 
 
-class TuckerAVForEmotionRecognition(TuckerAVPreTrainedModel):
+class TuckerAVForEmotionRecognition(EmotionClassificationHeadMixin, TuckerAVPreTrainedModel):
     """[`TuckerAVModel`] with the paper's head: dropout (0.5) and a linear layer over the fused vector."""
 
     def __init__(self, config: TuckerAVConfig):
         super().__init__(config)
         self.tucker_av = TuckerAVModel(config)
-        self.dropout = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.fbp_output_size, config.num_labels)
+        self._init_classification_head(config.fbp_output_size)
         self.post_init()
 
     @can_return_tuple
@@ -343,9 +319,7 @@ class TuckerAVForEmotionRecognition(TuckerAVPreTrainedModel):
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )
-        logits = self.classifier(self.dropout(outputs.fused_embeds))  # (N, num_labels)
-        loss = classification_loss(logits, labels, self.config.num_labels)
-        return TuckerAVOutput(loss=loss, logits=logits, **dict(outputs.items()))
+        return self._classify(outputs, labels)
 
 
 TuckerAVConfig.register_for_auto_class()

@@ -154,8 +154,9 @@ class EmotionProcessor(ProcessorMixin):
     def from_model_config(cls, config: Any, text_featurizer: Any = None, **overrides) -> EmotionProcessor:
         """The one place a processor is built from a model config, reading (when present) `audio_feature_type`,
         `num_mel_bins`, `num_audio_frames`, `num_mfcc`, `num_frames`, `image_size`, `video_normalization`,
-        `modalities` and `text_feature_dim`. With `"text"` in the modalities and no `text_featurizer`, an unfitted
-        ``TfidfTextFeaturizer(max_features=config.text_feature_dim)`` is set: fit it with :meth:`fit`. Keyword
+        `modalities`, `text_feature_dim` and `normalize_audio` (the feature extractor's `do_normalize`: per-bin
+        statistics to fit on the training split). With `"text"` in the modalities and no `text_featurizer`, an
+        unfitted ``TfidfTextFeaturizer(max_features=config.text_feature_dim)`` is set: fit it with :meth:`fit`. Keyword
         `overrides` go to the feature extractor (e.g. ``do_normalize=True``) or the video processor (e.g.
         ``crop_faces=True``), whichever accepts them."""
 
@@ -163,11 +164,14 @@ class EmotionProcessor(ProcessorMixin):
             value = getattr(config, name, None)
             return default if value is None else value
 
+        modalities = getattr(config, "modalities", None)
         audio_kwargs = {
             "feature_type": read("audio_feature_type", "log_mel"),
             "num_mel_bins": read("num_mel_bins", 128),
             "num_frames": read("num_audio_frames", 256),
             "num_mfcc": read("num_mfcc", 40),
+            # Statistics fitted on the training split (`fit`); only when the model reads audio at all.
+            "do_normalize": bool(read("normalize_audio", False)) and "audio" in (modalities or ("audio",)),
         }
         video_kwargs = {
             "num_frames": read("num_frames", 90),
@@ -179,7 +183,6 @@ class EmotionProcessor(ProcessorMixin):
                 video_kwargs if key in EmotionVideoProcessor.valid_kwargs.__annotations__ else audio_kwargs
             )
             target[key] = value
-        modalities = getattr(config, "modalities", None)
         if text_featurizer is None and "text" in (modalities or ()):
             text_featurizer = TfidfTextFeaturizer(max_features=getattr(config, "text_feature_dim", None))
         return cls(

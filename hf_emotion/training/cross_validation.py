@@ -119,7 +119,8 @@ def run_cross_validation(
 
 
 def format_markdown(report: dict[str, Any], title: str = "Cross-validation") -> str:
-    """A per-fold table and a mean ± std row."""
+    """A per-fold table and a mean ± std row; the count of unreadable clips left out, when the report has one
+    (``skipped_files``)."""
     columns = ("accuracy", "uar", "macro_f1", "mcc")
     header = "| fold | test speakers | train / test clips | accuracy (WA) | UAR | macro-F1 | MCC |"
     lines = [f"### {title}", "", header, "|---|---|---|---|---|---|---|"]
@@ -132,6 +133,11 @@ def format_markdown(report: dict[str, Any], title: str = "Cross-validation") -> 
         f"**{report['summary'][c]['mean']:.3f} ± {report['summary'][c]['std']:.3f}**" for c in columns
     )
     lines.append(f"| mean ± std | | | {means} |")
+    if report.get("skipped_files"):
+        lines += [
+            "",
+            f"{report['skipped_files']} clips could not be read and were left out (see skipped.json).",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -117,6 +117,24 @@ def add_processor_features(dataset: Dataset, processor: EmotionProcessor) -> Dat
     return _with_text_features(dataset, processor) if _text_is_fitted(processor) else dataset
 
 
+def normalize_prepared(dataset: Dataset, processor: EmotionProcessor) -> Dataset:
+    """Standardise the raw `input_features` of features prepared without statistics (a cache, a
+    `--features-dir`) with the processor's fitted per-bin statistics — what the fitted processor computes from
+    the same audio. Returns `dataset` unchanged when the processor has no statistics or no audio."""
+    extractor = processor.feature_extractor
+    if (
+        "input_features" not in dataset.column_names
+        or "audio" not in processor.modalities
+        or getattr(extractor, "normalization_mean", None) is None
+    ):
+        return dataset
+    return dataset.map(
+        lambda batch: {"input_features": extractor.normalize(batch["input_features"])},
+        batched=True,
+        desc="Normalising audio features",
+    )
+
+
 def fit_processor(
     processor: EmotionProcessor, splits: DatasetDict, config: PretrainedConfig | None = None
 ) -> tuple[DatasetDict, PretrainedConfig | None]:
@@ -140,16 +158,7 @@ def fit_processor(
         raise ValueError("Fitting the processor needs a 'train' split.")
     if normalize:
         extractor.fit_normalization_from_features(splits["train"].with_format("numpy")["input_features"])
-        splits = DatasetDict(
-            {
-                name: split.map(
-                    lambda batch: {"input_features": extractor.normalize(batch["input_features"])},
-                    batched=True,
-                    desc="Normalising audio features",
-                )
-                for name, split in splits.items()
-            }
-        )
+        splits = DatasetDict({name: normalize_prepared(split, processor) for name, split in splits.items()})
     if "text" in processor.modalities:
         _require_transcripts(splits["train"])
         processor.fit(texts=splits["train"]["transcript"])

@@ -23,6 +23,7 @@ naming the file) — evaluate ``audio_muted`` to see what silence does instead.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -81,14 +82,22 @@ def corrupt_clip(
     return waveform.copy(), frames
 
 
-def decode_clips(paths: Sequence[str], num_frames: int, sampling_rate: int = 16000, short_side: int = 240):
-    """Decoded (waveform, frames) of each clip: the inputs :func:`corrupt_clip` takes."""
-    from hf_emotion.models.decoding import load_audio, load_video_frames
-
-    return [
-        (load_audio(path, sampling_rate), load_video_frames(path, num_frames, short_side=short_side))
-        for path in paths
-    ]
+def decode_clips(paths: Sequence[str], processor: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Decoded (waveform, frames) of each clip — the inputs :func:`corrupt_clip` takes — through the processor's
+    own windowed decoder (`EmotionProcessor.decode`): the span, frame count, rate and decoding size the model
+    sees on a file (a long file's centre `clip_seconds`), audio and frames from the same window."""
+    media = copy.copy(processor)
+    media.modalities = ["audio", "video"]  # both streams are corrupted, whatever the model reads
+    clips = []
+    for path in paths:
+        window = media.decode(path)
+        if window.missing:
+            raise ValueError(
+                f"`{path}` has no {' and no '.join(window.missing)} in its centre window; the robustness evaluation "
+                "corrupts audio and video, so it needs clips with both. Remove the clip from the corpus folder."
+            )
+        clips.append((window.waveform, window.frames))
+    return clips
 
 
 def corrupted_inputs(
