@@ -13,9 +13,18 @@ import logging
 import sys
 import traceback
 
-from . import corpus, cross_validate, demo, evaluate, inference, robustness, train
-
-COMMAND_MODULES = [corpus, train, evaluate, cross_validate, demo, inference, robustness]
+# The commands need the `[train]` extra (Accelerate, matplotlib); without it, `hf-emotion` says so in one line.
+EXTRA_PACKAGES = {"accelerate": "train", "matplotlib": "plots"}
+try:
+    from . import corpus, cross_validate, demo, evaluate, inference, robustness, train
+except ModuleNotFoundError as _error:
+    if _error.name not in EXTRA_PACKAGES:
+        raise
+    MISSING_EXTRA: str | None = f"{_error.name} (pip install 'hf_emotion[{EXTRA_PACKAGES[_error.name]}]')"
+    COMMAND_MODULES: list = []
+else:
+    MISSING_EXTRA = None
+    COMMAND_MODULES = [corpus, train, evaluate, cross_validate, demo, inference, robustness]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if MISSING_EXTRA is not None:
+        print(f"error: the hf-emotion commands need {MISSING_EXTRA}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
