@@ -11,26 +11,14 @@ from pathlib import Path
 
 import av
 import numpy as np
+from conftest import TINY_CONFIGS
 
 SAMPLE_RATE = 16000
-TINY_CONFIG = dict(
-    num_mel_bins=16,
-    num_audio_frames=32,
-    audio_conv_channels=[4, 8],
-    audio_temporal_kernel=3,
-    num_frames=4,
-    image_size=32,
-    frame_encoder="resnet18",
-    hidden_size=8,
-    num_attention_heads=2,
-    num_time_steps=6,
-    tucker_time_rank=3,
-    tucker_audio_rank=4,
-    tucker_video_rank=4,
-    fbp_output_size=10,
-    fbp_factor=2,
-    gru_hidden_size=6,
-)
+# The tiny tucker_av config of the model battery (conftest), with a ResNet-18 frame encoder (512-d features).
+TINY_CONFIG = {
+    **{k: v for k, v in TINY_CONFIGS["tucker_av"].items() if k not in ("frame_feature_dim", "id2label")},
+    "frame_encoder": "resnet18",
+}
 
 
 def frame_at(time_s: float, height: int, width: int) -> np.ndarray:
