@@ -104,7 +104,11 @@ def to_mono(array: np.ndarray | torch.Tensor, sampling_rate: int, name: str = "a
     tone present in every channel at its amplitude; FFmpeg's own down-mix would scale stereo by 1/sqrt(2) and
     5.1 by about 1/4 relative to this, so it is never used.
     """
-    waveform = torch.as_tensor(np.asarray(array)) if not isinstance(array, torch.Tensor) else array
+    if isinstance(array, torch.Tensor):
+        waveform = array
+    else:
+        array = np.asarray(array)
+        waveform = torch.as_tensor(array if array.flags.writeable else array.copy())  # read-only buffers too
     if waveform.dtype == torch.uint8:  # 8-bit PCM is unsigned, centred on 128
         waveform = (waveform.float() - 128.0) / 128.0
     elif waveform.dtype == torch.int16:
