@@ -24,35 +24,19 @@ from accelerate.utils import set_seed
 from safetensors.torch import load_file
 
 from hf_emotion.cli import main
-from hf_emotion.training import LoopArguments, build_config, build_model, parse_config_overrides, train_model
+from hf_emotion.training import build_config, build_model, parse_config_overrides, train_model
 from hf_emotion.training.checkpoints import CheckpointError, find_checkpoint
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS))
-from training_fixtures import LABELS, TINY_TUCKER, make_feature_dataset  # noqa: E402
+from training_fixtures import LABELS, TINY_TUCKER, loop_args, make_feature_dataset  # noqa: E402
 
 
 def tiny_model():
     config = build_config("tucker_av", dict(enumerate(LABELS)), "paper", parse_config_overrides(TINY_TUCKER))
     set_seed(0)
     return build_model(config)
-
-
-def loop_args(output_dir, **overrides) -> LoopArguments:
-    args = LoopArguments(
-        output_dir=str(output_dir),
-        max_steps=10,
-        per_device_train_batch_size=8,
-        learning_rate=3e-3,
-        checkpointing_steps=2,
-        logging_steps=1,
-        eval_every_epoch=False,
-        progress=False,
-    )
-    for key, value in overrides.items():
-        setattr(args, key, value)
-    return args
 
 
 def run(output_dir, **overrides):

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from hf_emotion.training import LoopArguments, build_config, build_model, parse_config_overrides, train_model
 
 sys.path.insert(0, str(Path(__file__).parent))
-from training_fixtures import LABELS, TINY_TUCKER, make_feature_dataset  # noqa: E402
+from training_fixtures import LABELS, TINY_TUCKER, loop_args, make_feature_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,18 +30,7 @@ def tiny_model(seed: int = 0):
 
 
 def run(output_dir, **overrides):
-    args = LoopArguments(
-        output_dir=str(output_dir),
-        max_steps=10,
-        per_device_train_batch_size=8,
-        learning_rate=3e-3,
-        checkpointing_steps=4,
-        logging_steps=1,
-        eval_every_epoch=False,
-        progress=False,
-    )
-    for key, value in overrides.items():
-        setattr(args, key, value)
+    args = loop_args(output_dir, **{"checkpointing_steps": 4, **overrides})
     model = tiny_model()
     result = train_model(model, make_feature_dataset(), args, accelerator=Accelerator(cpu=True))
     return model, result

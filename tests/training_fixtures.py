@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from datasets import Array2D, ClassLabel, Dataset, Features, Value
 
+from hf_emotion.training import LoopArguments
+
 LABELS = ["calm", "happy", "sad", "angry"]
 MELS, AUDIO_FRAMES, FRAMES, FRAME_DIM = 16, 32, 6, 8
 
@@ -48,3 +50,21 @@ def make_feature_dataset(
         }
     )
     return Dataset.from_dict(rows, features=features)
+
+
+def loop_args(output_dir, **overrides) -> LoopArguments:
+    """10 steps of batch 8 on `make_feature_dataset()`, a checkpoint every 2 steps, no progress bar; `overrides`
+    set any other `LoopArguments` field."""
+    args = LoopArguments(
+        output_dir=str(output_dir),
+        max_steps=10,
+        per_device_train_batch_size=8,
+        learning_rate=3e-3,
+        checkpointing_steps=2,
+        logging_steps=1,
+        eval_every_epoch=False,
+        progress=False,
+    )
+    for key, value in overrides.items():
+        setattr(args, key, value)
+    return args
