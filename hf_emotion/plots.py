@@ -4,7 +4,8 @@
 - :func:`plot_per_class_f1` — per-class F1 bars with the macro average;
 - :func:`plot_training_curves` — training loss and evaluation accuracy / UAR over steps;
 - :func:`plot_attention_maps` — the cross-modal attention weights of one clip, audio→video and video→audio,
-  one panel per head (the Tucker paper's Figs. 8–10);
+  one panel per head (the Tucker paper's Figs. 8–10), each titled with its KL divergence from uniform
+  (:func:`hf_emotion.metrics.attention_kl_from_uniform`: 0 = flat);
 - :func:`plot_feature_correlation` — Pearson correlation heatmap of feature dimensions over clips, e.g. the
   fused embedding or per-modality pooled features (the paper's Fig. 11).
 
@@ -23,6 +24,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from hf_emotion.metrics.attention_metrics import attention_kl_from_uniform  # noqa: E402
 
 
 def _to_numpy(value: Any) -> np.ndarray:
@@ -143,7 +146,9 @@ def plot_attention_maps(
     audio_to_video: Any, video_to_audio: Any, path: str | Path, title: str = "Cross-modal attention"
 ) -> Path:
     """Attention weights of ONE clip, each (heads, T, T) (or (1, heads, T, T)): top row audio queries over video
-    steps, bottom row video queries over audio steps, one column per head."""
+    steps, bottom row video queries over audio steps, one column per head. The title gives each direction's KL
+    divergence from uniform attention (:func:`~hf_emotion.metrics.attention_kl_from_uniform`, nats, 0 = flat,
+    log T = one-hot), each panel its head's."""
     maps = [_to_numpy(w) for w in (audio_to_video, video_to_audio)]
     maps = [m[0] if m.ndim == 4 else m for m in maps]
     if any(m.ndim != 3 for m in maps) or maps[0].shape != maps[1].shape:
@@ -162,12 +167,20 @@ def plot_attention_maps(
             image = axis.imshow(
                 weights[head], cmap="viridis", aspect="auto", vmin=weights.min(), vmax=weights.max()
             )
-            axis.set_title(f"{name}, head {head + 1}", fontsize=9)
+            axis.set_title(
+                f"{name}, head {head + 1}\nKL {attention_kl_from_uniform(weights[head]):.3f}", fontsize=9
+            )
             axis.set_xlabel(keys, fontsize=8)
             axis.set_ylabel(queries, fontsize=8)
             _integer_ticks(axis, x=True, y=True)
         figure.colorbar(image, ax=axes[row].tolist(), fraction=0.02, label="weight")
-    figure.suptitle(title)
+    steps = maps[0].shape[-1]
+    flatness = ", ".join(
+        f"{name} {attention_kl_from_uniform(weights):.3f}" for weights, (name, _, _) in zip(maps, rows)
+    )
+    figure.suptitle(
+        f"{title}\nKL from uniform (nats; 0 = flat, {np.log(steps):.2f} = one-hot): {flatness}", fontsize=10
+    )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)

@@ -18,6 +18,7 @@ from accelerate.utils import set_seed
 from datasets import Dataset, DatasetDict
 from transformers import PretrainedConfig, PreTrainedModel
 
+from hf_emotion.metrics.attention_metrics import attention_kl_from_uniform
 from hf_emotion.metrics.emotion_metrics import flatten_metrics
 from hf_emotion.models.modeling_common import EmotionFrameEncoder
 from hf_emotion.models.processing_emotion import EmotionProcessor
@@ -55,8 +56,9 @@ def train_fold(
 
 
 @torch.no_grad()
-def _first_clip_outputs(model: PreTrainedModel, dataset: Dataset, max_clips: int = 64) -> dict[str, Any]:
-    """Attention maps of the first clip and the fused embeddings of up to `max_clips` clips."""
+def _test_clip_outputs(model: PreTrainedModel, dataset: Dataset, max_clips: int = 64) -> dict[str, Any]:
+    """The cross-modal attention maps (each `(clips, heads, T, T)`, or None) and fused embeddings of the first
+    `max_clips` clips."""
     rows = dataset.select(range(min(max_clips, len(dataset)))).with_format("numpy")
     batch = EmotionDataCollator(model_input_names(model.config))([rows[i] for i in range(len(rows))])
     batch.pop("labels", None)
@@ -67,10 +69,22 @@ def _first_clip_outputs(model: PreTrainedModel, dataset: Dataset, max_clips: int
     if embeds is None:
         embeds = output.logits
     return {
-        "attentions": (output.audio_to_video_attentions[0], output.video_to_audio_attentions[0])
+        "attentions": (output.audio_to_video_attentions, output.video_to_audio_attentions)
         if wants_attention
         else None,
         "embeds": embeds,
+    }
+
+
+def attention_flatness(attentions: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float | int]:
+    """``{"audio_to_video", "video_to_audio"}``: each direction's mean KL divergence from uniform attention
+    (:func:`hf_emotion.metrics.attention_kl_from_uniform`, nats; 0 = flat) over clips, heads and queries, and
+    ``num_clips``."""
+    audio_to_video, video_to_audio = attentions  # each (clips, heads, T, T)
+    return {
+        "audio_to_video": attention_kl_from_uniform(audio_to_video),
+        "video_to_audio": attention_kl_from_uniform(video_to_audio),
+        "num_clips": int(audio_to_video.shape[0]),
     }
 
 
@@ -85,7 +99,9 @@ def write_run_outputs(
 ) -> dict[str, Path]:
     """Write ``model/`` (`model.save_pretrained` with the run's processor, + model card), ``metrics.json``, ``history.json`` and the figures
     (confusion matrices, per-class F1, training curves, attention maps, feature correlation). `test_dataset` is
-    the test split as the model's processor prepared it (the one the evaluation used)."""
+    the test split as the model's processor prepared it (the one the evaluation used). For a model with
+    cross-modal attention, ``metrics.json`` also holds ``attention_kl_from_uniform`` (:func:`attention_flatness`
+    over up to 64 test clips) and ``attention_maps.png`` shows the first test clip's maps."""
     from hf_emotion import plots
 
     output_dir = Path(output_dir)
@@ -98,9 +114,14 @@ def write_run_outputs(
         )
     model.save_pretrained(model_dir)  # weights, config, code, pipeline and the run's fitted processor
     files["model"] = model_dir
+    outputs = None
+    if test_dataset is not None and len(test_dataset) > 1:
+        outputs = _test_clip_outputs(model, test_dataset)
     metrics = result.eval_metrics
     if metrics is not None:
         payload = {**metrics, **(extra or {})}
+        if outputs is not None and outputs["attentions"] is not None:
+            payload["attention_kl_from_uniform"] = attention_flatness(outputs["attentions"])
         (output_dir / "metrics.json").write_text(json.dumps(payload, indent=1))
         files["metrics"] = output_dir / "metrics.json"
         labels = metrics["labels"]
@@ -121,11 +142,10 @@ def write_run_outputs(
         files["training_curves"] = plots.plot_training_curves(
             result.history, output_dir / "training_curves.png"
         )
-    if test_dataset is not None and len(test_dataset) > 1:
-        outputs = _first_clip_outputs(model, test_dataset)
+    if outputs is not None:
         if outputs["attentions"] is not None:
             files["attention"] = plots.plot_attention_maps(
-                *outputs["attentions"],
+                *(weights[0] for weights in outputs["attentions"]),  # the first test clip's (heads, T, T)
                 output_dir / "attention_maps.png",
                 title="Cross-modal attention, first test clip",
             )
