@@ -70,17 +70,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # The `make demo` size, trained end to end: 4 frames of 48 × 48 px through a ResNet-18 that is trained
         # with the rest (a frozen RANDOM backbone loses the synthetic faces' cue: linear probes of its pooled
         # embeddings reach 32 % on the 4 face groups across actors, raw 48 px pixels 77 %), 64 Mel bands × 128
-        # frames, latent 64, T = 16 aligned steps, Tucker ranks 8 × 32 × 32, MFB 128 × R 2. Linear layers start
-        # at std 1/√64 (unit gain at the latent size) instead of 0.02: at 0.02 the projected sequences enter the
-        # cross-attention at rms 0.1 (audio) and 0.015 (video), the logits (quadratic in that scale) spread by
-        # ~1e-3 and 20 epochs of Adam leave every attention weight within 1/16 ± 0.005 (flat maps).
-        "demo": {
-            **_TUCKER_SMALL,
-            "num_frames": 4,
-            "image_size": 48,
-            "freeze_backbone": False,
-            "initializer_range": 0.125,
-        },
+        # frames, latent 64, T = 16 aligned steps, Tucker ranks 8 × 32 × 32, MFB 128 × R 2.
+        "demo": {**_TUCKER_SMALL, "num_frames": 4, "image_size": 48, "freeze_backbone": False},
         # The frozen-backbone path: 8 frames of 64 px embedded once by a frozen ResNet-18 (cached); fast, and the
         # right choice with pretrained backbone weights (`backbone_checkpoint_path`).
         "cached": {**_TUCKER_SMALL, "num_frames": 8, "image_size": 64, "freeze_backbone": True},
