@@ -3,16 +3,19 @@
 On a generated 3-s clip at RAVDESS resolution (1280×720, 30 fps, 16 kHz AAC), side by side in one process:
 - hf_emotion's pipeline with the paper-size `tucker_av` (128 × 256 log-Mel, 90 frames at 224 px through
   ResNet-18, random init): real-time factor (RTF = processing time ÷ 3 s), decode included, with the model as
-  loaded (float32) and on the path the pipeline picks for this machine (`optimize=True`, the default: bf16
-  autocast + channels-last frame encoder where the CPU has bf16 arithmetic, channels-last float32 elsewhere),
-  the time split into decode, features and model, and the logit change of the picked path against float32;
+  loaded (float32) and on the path the pipeline picks for this machine (`optimize=True`, the default: the frame
+  encoder on a bf16 inference copy — BatchNorm folded, frames in chunks, channels-last — where the CPU has bf16
+  arithmetic, float32 copies elsewhere), the time split into decode, features and model, the logit change of the
+  picked path against float32, and the frame encoder alone with each speed idea added in turn (`--inductor`:
+  also compiled by Inductor with freezing);
 - transformers' `video-classification` pipeline with a VideoMAE-base config and `audio-classification` with a
   wav2vec2-base config (random init, nothing downloaded) on the same clip;
 - the physical limit: the frame encoder's FLOPs per clip ÷ this machine's measured peak GEMM rate in the same
   dtype, as a fraction of the model-only time.
-- `--onnx`: model-only latency through ONNX Runtime (float32), and `--int8` its dynamic int8 quantisation.
+- `--onnx`: model-only latency through ONNX Runtime (float32), and `--int8` its static int8 quantisation
+  (calibrated on synthetic clips) with its agreement with float32 on held-out synthetic clips.
 
-Usage: ``python benchmarks/bench_pipeline.py [--repeats 3] [--threads 2] [--onnx] [--int8]``. Prints Markdown.
+Usage: ``python benchmarks/bench_pipeline.py [--repeats 3] [--threads 2] [--onnx] [--int8] [--inductor]``. Prints Markdown.
 """
 
 from __future__ import annotations
@@ -186,38 +189,56 @@ def baselines(clip: str, repeats: int) -> list[tuple[str, float]]:
     ]
 
 
-def onnx_rows(
-    model, inputs: dict, threads: int, repeats: int, int8: bool, tmp: str
-) -> list[tuple[str, float]]:
-    """Model-only latency through ONNX Runtime (float32 and, with `int8`, dynamic int8 quantisation of the
-    weights), each row naming its largest logit change against PyTorch float32 on the same clip."""
+def onnx_rows(model, processor, inputs: dict, args, tmp: str) -> tuple[list[tuple[str, float]], list[str]]:
+    """Model-only latency through ONNX Runtime, float32 and (with `--int8`) static int8 calibrated on synthetic
+    clips (`hf_emotion.onnx_export.quantize_onnx`), each row naming its logit change against PyTorch float32 on the
+    clip; with `--int8`, notes on the int8 graph's agreement with float32 on held-out synthetic clips."""
+    import numpy as np
     import onnxruntime
 
-    from hf_emotion.onnx_export import export_onnx
+    from hf_emotion.data.synthetic import make_synthetic_corpus
+    from hf_emotion.onnx_export import calibration_inputs, export_onnx, onnx_input_names, quantize_onnx
 
     path = export_onnx(model, Path(tmp) / "model.onnx", batch_size=1)
     paths = {"ONNX Runtime, float32": path}
-    if int8:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        quantized = Path(tmp) / "model_int8.onnx"
-        try:
-            quantize_dynamic(str(path), str(quantized), weight_type=QuantType.QInt8)
-            paths["ONNX Runtime, dynamic int8"] = quantized
-        except ValueError as error:  # e.g. a convolution whose weight the exporter did not keep as a constant
-            print(f"[bench] dynamic int8 quantisation failed: {error}", file=sys.stderr)
+    notes = []
+    if args.int8:
+        corpus = make_synthetic_corpus(Path(tmp) / "corpus", n_actors=2, statements=1)  # 2 actors x 15 clips
+        clips = sorted(str(p) for p in corpus.root.rglob("*.mp4"))
+        names = onnx_input_names(model)
+        calibration = [c for c in clips if "Actor_01" in c][: args.calibration_clips]
+        held_out = calibration_inputs(processor, [c for c in clips if "Actor_02" in c], names)
+        start = time.perf_counter()
+        paths["ONNX Runtime, static int8 (QDQ)"] = quantize_onnx(
+            path, Path(tmp) / "model.int8.onnx", calibration_inputs(processor, calibration, names)
+        )
+        notes.append(
+            f"int8 calibration on {len(calibration)} clips of actor 1: {time.perf_counter() - start:.0f} s"
+        )
     feed = {name: value.numpy() for name, value in inputs.items()}
     with torch.no_grad():
         reference = model(**inputs).logits
-    rows = []
+    rows, sessions = [], {}
     for name, onnx_path in paths.items():
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-        seconds = timed(lambda s=session: s.run(["logits"], feed), repeats, name)
+        options.intra_op_num_threads = args.threads
+        session = sessions[name] = onnxruntime.InferenceSession(
+            str(onnx_path), options, providers=["CPUExecutionProvider"]
+        )
+        seconds = timed(lambda s=session: s.run(["logits"], feed), args.repeats, name)
         change = (torch.from_numpy(session.run(["logits"], feed)[0]) - reference).abs().max().item()
         rows.append((f"model only, {name} (logits change {change:.4f})", seconds))
-    return rows
+    if args.int8:
+        float32, int8 = (
+            np.concatenate([sessions[n].run(["logits"], x)[0] for x in held_out]) for n in paths
+        )  # (clips, num_labels)
+        agreement = (float32.argmax(1) == int8.argmax(1)).mean()
+        notes.append(
+            f"int8 vs float32 on {len(held_out)} held-out synthetic clips (actor 2): top-1 agreement "
+            f"{agreement:.0%}, max |Δ logit| {np.abs(int8 - float32).max():.4f} (float32 logits up to "
+            f"{np.abs(float32).max():.3f})"
+        )
+    return rows, notes
 
 
 def main() -> None:
@@ -226,7 +247,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--onnx", action="store_true", help="also time the model through ONNX Runtime")
-    parser.add_argument("--int8", action="store_true", help="with --onnx: also ONNX Runtime dynamic int8")
+    parser.add_argument("--int8", action="store_true", help="with --onnx: also ONNX Runtime static int8")
+    parser.add_argument(
+        "--calibration-clips", type=int, default=8, help="synthetic clips to calibrate int8 on"
+    )
     parser.add_argument("--inductor", action="store_true", help="also the frame encoder through Inductor")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -283,9 +307,10 @@ def main() -> None:
         ]
         if not args.skip_baselines:
             rows += baselines(clip, args.repeats)
+        notes = []
         if args.onnx:
-            single = {k: v[:1] for k, v in inputs.items()}
-            rows += onnx_rows(model, single, args.threads, args.repeats, args.int8, tmp)
+            onnx_table, notes = onnx_rows(model, processor, {k: v[:1] for k, v in inputs.items()}, args, tmp)
+            rows += onnx_table
         flops = frame_encoder_flops(model, inputs["pixel_values_videos"])
     peak = peak_gemm_flops(plan.frame_encoder_dtype)
     peak_fp32 = peak if plan.frame_encoder_dtype == torch.float32 else peak_gemm_flops(torch.float32)
@@ -310,6 +335,8 @@ def main() -> None:
         f"{picked:.3f} s is {flops / peak / picked:.0%} of the physical limit's speed (the frame encoder at peak "
         f"/ the whole model measured)."
     )
+    for note in notes:
+        print(f"\n{note}")
     print(f"\nMachine at the end: {machine()}")
 
 
