@@ -76,3 +76,34 @@ def test_int8_graph_predicts_what_float32_predicts_on_synthetic_clips(tmp_path, 
 def test_quantize_onnx_needs_calibration(tmp_path):
     with pytest.raises(ValueError, match="`calibration` is empty"):
         quantize_onnx(tmp_path / "model.onnx", tmp_path / "model.int8.onnx", [])
+
+
+def test_cli_export_onnx_writes_an_int8_graph_calibrated_on_a_folder(
+    tmp_path, corpus_clips, clip_path, capsys
+):
+    from conftest import tiny_artifact
+
+    from hf_emotion.cli import main
+
+    model = tiny_artifact("tucker_av", clip_path)
+    model.save_pretrained(tmp_path / "model")
+    corpus = str(corpus_clips[0]).split("/Actor_")[0]
+    output = tmp_path / "model.onnx"
+    assert (
+        main(
+            [
+                "export-onnx",
+                str(tmp_path / "model"),
+                str(output),
+                "--int8",
+                corpus,
+                "--calibration-clips",
+                "4",
+            ]
+        )
+        == 0
+    )
+    assert "calibrated on 4 clips" in capsys.readouterr().out
+    graph = onnx.load(str(tmp_path / "model.int8.onnx")).graph
+    assert any(node.op_type == "QuantizeLinear" for node in graph.node)
+    assert main(["export-onnx", str(tmp_path / "model"), str(output), "--int8", str(tmp_path / "model")]) == 2
