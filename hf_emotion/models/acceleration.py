@@ -341,9 +341,9 @@ def _fold_batch_norms(module: torch.fx.GraphModule) -> list[tuple[str, str]]:
 class _InferenceCopy:
     """An inference-only copy of a module (never the user's): BatchNorm folded into the convolutions before it,
     weights in `dtype` and, with `channels_last`, 4-D weights channels-last (what makes a convolution's output
-    channels-last when its input is not). [`refresh`] recomputes every weight
-    from the source module's current values, so the copy is never stale (a training step, `load_state_dict`, an
-    edit through `.data` — all are seen at the next call)."""
+    channels-last when its input is not). [`refresh`] recomputes every weight from the source module's current
+    values, so the copy is never stale (a training step, `load_state_dict`, BatchNorm statistics moved by training
+    forwards, an edit through `.data`: version counters miss the last two, a refresh sees them all)."""
 
     def __init__(self, source: torch.nn.Module, dtype: torch.dtype, channels_last: bool):
         reference = next(iter(source.parameters()), None)
@@ -513,8 +513,10 @@ def inference_context(model: torch.nn.Module, plan: Optional[InferencePlan]):
 
 
 __all__ = [
+    "AUDIO_CNN_MODULES",
     "BF16_LOGIT_TOLERANCE",
     "DISABLED_PRIVATE_OPS",
+    "INFERENCE_FRAMES_PER_THREAD",
     "InferencePlan",
     "cache_path",
     "cache_root",
@@ -524,6 +526,7 @@ __all__ = [
     "device_has_bf16_arithmetic",
     "frame_encoders",
     "inference_context",
+    "inference_frame_chunk",
     "inference_plan",
     "machine_signature",
     "measured_choice",
