@@ -146,3 +146,21 @@ def test_pipeline_keeps_the_users_model_and_never_serves_stale_weights(tmp_path)
     edited = fast_logits()
     assert (edited - stepped).abs().max() > 1e-3
     torch.testing.assert_close(edited, eager_logits(), rtol=0, atol=1e-5)
+
+
+def test_a_module_fx_cannot_trace_runs_unfolded_with_the_same_values():
+    class Branching(torch.nn.Module):  # Python control flow on a tensor's value: fx cannot trace it
+        def __init__(self):
+            super().__init__()
+            self.conv, self.norm = torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return self.norm(self.conv(x)) if x.sum() > 0 else x
+
+    module = Branching().eval()
+    with torch.no_grad():
+        module.norm.running_mean.uniform_(-1, 1)
+        copy = acceleration._inference_copy(module, torch.float32, channels_last=True)
+        x = torch.rand(2, 3, 8, 8)
+        assert copy.describe() == "0 of 1 BatchNorms folded" and copy.module is not module
+        torch.testing.assert_close(copy.module(x), module(x))
