@@ -8,7 +8,14 @@ dynamic; the other sizes are those of the config (what the processor produces).
 Exporter: torch's TorchScript-based exporter (``dynamo=False``). The dynamo exporter rejects the models' input
 checks (``torch.isfinite(x).all()`` branches on data); tracing evaluates them once on the example, which is what
 inference wants. The frame encoder's chunked loop (``split`` into 256-frame pieces) is traced as one backbone call
-on all frames, so the graph has no batch-dependent split sizes.
+on all frames, so the graph has no batch-dependent split sizes. Every weight is a graph initializer (the exporter's
+``Identity`` nodes over shared constants are inlined), which is what quantisation tools read.
+
+int8 (:func:`quantize_onnx`): ONNX Runtime's static quantisation in QDQ format — weights int8 per output channel,
+activations uint8 with ranges calibrated on real inputs (:func:`calibration_inputs`: a few clips through the
+model's processor). ONNX Runtime fuses the QDQ pairs into int8 convolutions and products (VNNI on CPUs that have
+it). Dynamic quantisation is not offered: its int8 convolutions (``ConvInteger``) ran 6× slower than float32 on the
+CPUs measured, and quantising only MatMul/Gemm leaves the convolutions — the cost — in float32 (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -127,7 +134,83 @@ def export_onnx(
             opset_version=opset_version,
             dynamo=False,
         )
+    _inline_constant_identities(output_path)
     logger.info("Wrote %s (inputs %s, dynamic batch).", output_path, names)
+    return output_path
+
+
+def _inline_constant_identities(path: Path) -> None:
+    """Rewrite the graph at `path` so every node reads initializers directly: the TorchScript exporter routes
+    constants shared by several nodes (folded BatchNorm weights) through ``Identity`` nodes, which quantisation
+    tools reject (`Expected ... to be an initializer`)."""
+    import onnx
+
+    graph_model = onnx.load(str(path))
+    graph = graph_model.graph
+    initializers = {tensor.name for tensor in graph.initializer}
+    outputs = {value.name for value in graph.output}
+    aliases = {
+        node.output[0]: node.input[0]
+        for node in graph.node
+        if node.op_type == "Identity" and node.input[0] in initializers and node.output[0] not in outputs
+    }
+    if not aliases:
+        return
+    kept = [node for node in graph.node if not (node.op_type == "Identity" and node.output[0] in aliases)]
+    for node in kept:
+        for index, name in enumerate(node.input):
+            node.input[index] = aliases.get(name, name)
+    del graph.node[:]
+    graph.node.extend(kept)
+    onnx.save(graph_model, str(path))
+
+
+def calibration_inputs(processor: Any, videos: list[str | os.PathLike], input_names: list[str]) -> list[dict]:
+    """Graph inputs (float32 arrays, batch 1) of each video file through `processor` (the model's own), for
+    :func:`quantize_onnx`'s calibration."""
+    inputs = []
+    for video in videos:
+        features = processor(videos=str(video), return_tensors="np")
+        missing = [name for name in input_names if name not in features]
+        if missing:
+            raise ValueError(f"The processor gives {sorted(features)}, but the graph needs {missing}.")
+        inputs.append({name: np.asarray(features[name], dtype=np.float32) for name in input_names})
+    return inputs
+
+
+def quantize_onnx(
+    path: str | os.PathLike, output_path: str | os.PathLike, calibration: list[dict[str, Any]]
+) -> Path:
+    """Write the int8 graph of the exported graph at `path` (static QDQ quantisation, ONNX Runtime): weights int8
+    per output channel, activations uint8 over the ranges seen on `calibration` (a list of input dicts, e.g. from
+    :func:`calibration_inputs` on a few clips of the target domain). Check it with :func:`run_onnx` against the
+    float32 graph (BENCHMARKS.md has the change measured on the synthetic corpus).
+    """
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    if not calibration:
+        raise ValueError("`calibration` is empty: give the inputs of a few clips (see `calibration_inputs`).")
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter(calibration)
+
+        def get_next(self):
+            item = next(self.items, None)
+            return None if item is None else {k: np.asarray(v, dtype=np.float32) for k, v in item.items()}
+
+    output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    quantize_static(
+        str(path),
+        str(output_path),
+        _Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        activation_type=QuantType.QUInt8,
+    )
+    logger.info("Wrote %s (int8, calibrated on %d inputs).", output_path, len(calibration))
     return output_path
 
 
@@ -147,4 +230,11 @@ def run_onnx(path: str | os.PathLike, inputs: dict[str, Any], num_threads: int |
     return session.run(["logits"], feed)[0]
 
 
-__all__ = ["export_onnx", "run_onnx", "onnx_input_names", "example_inputs"]
+__all__ = [
+    "calibration_inputs",
+    "export_onnx",
+    "example_inputs",
+    "onnx_input_names",
+    "quantize_onnx",
+    "run_onnx",
+]

@@ -291,12 +291,11 @@ def test_pipeline_inference_path_within_tolerance_of_float32(dtype, tmp_path):
     fast = pipeline(TASK, model=model, processor=processor, device=-1, dtype=dtype)
     assert reference.inference_path == "cpu: as loaded (torch.float32)"
     expected_dtype = {"auto": acceleration.inference_plan("cpu").frame_encoder_dtype}.get(dtype, dtype)
-    assert (
-        fast.inference_path
-        == f"cpu: frame encoder {str(expected_dtype).replace('torch.', '')}, channels-last"
+    assert fast.inference_path.startswith(
+        f"cpu: frame encoder {str(expected_dtype).replace('torch.', '')}, channels-last; "
     )
-    conv = next(p for p in model.parameters() if p.dim() == 4)
-    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert "BatchNorms folded" in fast.inference_path  # on inference copies (tests/test_speed_inference.py)
+    assert all(p.is_contiguous() for p in model.parameters())  # the model itself untouched
     with torch.no_grad():
         expected = reference._forward(dict(inputs))["logits"]
         got = fast._forward(dict(inputs))["logits"]

@@ -85,6 +85,8 @@ MODELS = {  # row name: (model type, preset, overrides)
     ),
     "concat": ("tucker_av", "demo", {**TUCKER, "fusion_type": "concat"}),
     "rmlstm": ("rmlstm", "cached", RMLSTM),
+    "rmlstm_audio_only": ("rmlstm", "cached", {**RMLSTM, "modalities": ["audio"]}),
+    "rmlstm_video_only": ("rmlstm", "cached", {**RMLSTM, "modalities": ["video"]}),
     "audio_only": ("tucker_av", "demo", {**TUCKER, "modalities": ["audio"]}),
     "video_only": ("tucker_av", "demo", {**TUCKER, "modalities": ["video"]}),
 }
@@ -94,6 +96,8 @@ ROW_NAMES = {
     "tucker_additive_pe": "tucker_av, Tucker + additive path + position encoding",
     "concat": "tucker_av, concat",
     "rmlstm": "rmlstm, audio + video",
+    "rmlstm_audio_only": "rmlstm, audio only",
+    "rmlstm_video_only": "rmlstm, video only",
     "audio_only": "tucker_av, audio only",
     "video_only": "tucker_av, video only",
 }
@@ -269,7 +273,11 @@ def report(work_dir: Path) -> str:
             if not cell:
                 continue
             ceiling = CEILINGS[scenario][
-                "audio" if model == "audio_only" else "video" if model == "video_only" else "fusion"
+                "audio"
+                if model.endswith("audio_only")
+                else "video"
+                if model.endswith("video_only")
+                else "fusion"
             ]
             metrics = " | ".join(_mean_std(cell, "clean", m) for m in METRICS)
             lines.append(f"| {scenario} | {ROW_NAMES[model]} | {len(cell)} | {metrics} | {ceiling:.3f} |")

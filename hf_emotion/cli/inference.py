@@ -108,6 +108,23 @@ def _export_onnx(args: argparse.Namespace) -> int:
             difference = abs(run_onnx(path, inputs) - model(**inputs).logits.numpy()).max()
         print(f"ONNX Runtime vs PyTorch, batch 3: max |logit difference| = {difference:.2e}")
     print(f"Wrote {path}")
+    if args.int8:
+        from transformers import AutoModelForAudioClassification
+
+        from hf_emotion.onnx_export import calibration_inputs, onnx_input_names, quantize_onnx
+
+        videos = (".mp4", ".avi", ".flv", ".mov", ".mkv")
+        clips = sorted(p for p in Path(args.int8).rglob("*") if p.suffix.lower() in videos)
+        if not clips:
+            print(f"error: --int8 {args.int8} holds no video files to calibrate on", file=sys.stderr)
+            return 2
+        model = AutoModelForAudioClassification.from_pretrained(args.model_dir)
+        if model.processor is None:
+            print(f"error: {args.model_dir} has no saved processor to calibrate with", file=sys.stderr)
+            return 2
+        calibration = calibration_inputs(model.processor, clips[: args.calibration_clips], onnx_input_names(model))
+        int8_path = quantize_onnx(path, Path(path).with_suffix(".int8.onnx"), calibration)
+        print(f"Wrote {int8_path} (int8, calibrated on {len(calibration)} clips of {args.int8})")
     return 0
 
 
@@ -156,4 +173,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--check", action="store_true", help="compare ONNX Runtime with PyTorch on random inputs"
     )
+    export.add_argument(
+        "--int8",
+        metavar="CLIPS_DIR",
+        help="also write <output>.int8.onnx, static int8 calibrated on the video files of this folder",
+    )
+    export.add_argument("--calibration-clips", type=positive_int, default=16)
     export.set_defaults(func=_export_onnx)

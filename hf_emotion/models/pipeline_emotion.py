@@ -99,9 +99,12 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
 
     Construction arguments (besides transformers' `model`, `processor`, `device`, `batch_size`):
         optimize (`bool`, defaults to `True`): run the fastest inference path this device has (see
-            `acceleration.py`): the frame encoder in bf16 (autocast) with channels-last weights where the device has
-            bf16 arithmetic, channels-last float32 elsewhere; logits within `BF16_LOGIT_TOLERANCE` (0.05) of
-            float32. `False` runs the model exactly as loaded. The attribute `inference_path` says which runs.
+            `acceleration.py`): the frame encoder in bf16 where the device has bf16 arithmetic (float32 elsewhere),
+            channels-last, on an inference copy with BatchNorm folded into its convolutions and the frames in
+            cache-sized chunks; the audio CNN on a folded channels-last copy. Logits within `BF16_LOGIT_TOLERANCE`
+            (0.05) of float32. The copies are refreshed from the model's weights at every call and the model itself
+            is never changed; a model in training mode runs as it is (BatchNorm on batch statistics). `False` runs
+            the model exactly as loaded. The attribute `inference_path` says what ran last.
         dtype (`str` or `torch.dtype`, *optional*): the frame encoder's compute dtype (`"float32"`, `"bfloat16"`,
             `"float16"`) instead of the detected one (`"auto"`).
 
@@ -375,8 +378,9 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
             key: value.to(dtype) if value.is_floating_point() else value
             for key, value in model_inputs.items()
         }
-        with inference_context(self.model, self._plan):
+        with inference_context(self.model, self._plan) as path:
             logits = self.model(**inputs).logits  # (batch, num_labels)
+        self.inference_path = path
         return {"logits": logits, **extra}
 
     def _ranked(self, logits: torch.Tensor, top_k: int | None) -> list[dict[str, Any]]:
