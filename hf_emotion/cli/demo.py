@@ -18,10 +18,8 @@ for tests.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -97,24 +95,7 @@ def run(args: argparse.Namespace) -> int:
     )
     with safe_output_dir(args.output_dir, overwrite=args.overwrite, inputs=[args.corpus_dir]) as output_dir:
         loop_args.output_dir = str(output_dir)
-        with _one_thread_unless_asked():
-            return _demo(args, output_dir, loop_args)
-
-
-@contextlib.contextmanager
-def _one_thread_unless_asked():
-    """One intra-op thread while the demo runs, unless OMP_NUM_THREADS says otherwise. The demo model is small:
-    on this project's 2-core machine, shared with other jobs, two threads spent 3x the CPU time of one (82 s vs
-    28 s for 2 epochs) and took 3x as long."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+        return _demo(args, output_dir, loop_args)
 
 
 def _demo(args: argparse.Namespace, output_dir: Path, loop_args) -> int:
