@@ -14,7 +14,8 @@ steps per 3 s clip; log-Mel 32 × 64 (tucker_av) / 20 MFCC (rmlstm); video as 32
 weights cannot be downloaded here); every feature standardised with its training fold's mean and std, so the
 loop's augmentation (made for the processor's log-Mel values) is off; AdamW (lr 2e-3, weight decay 1e-4, none on
 norms and biases), batch 16, 30 epochs. The modality-dropout rows use the loop's own option
-(`LoopArguments.modality_dropout`, probability MODALITY_DROPOUT of zeroing one modality's input per clip).
+(`LoopArguments.modality_dropout`: with probability MODALITY_DROPOUT a clip's input of one modality becomes what a
+missing stream gives — the standardised features of muted audio or of black frames).
 
 Usage:
     python examples/experiments/fusion_scenarios.py --work-dir runs/scenarios            # everything
@@ -202,9 +203,18 @@ def run_cell(work_dir: Path, scenario: str, model: str, seed: int, fold: int, dr
         "train": _dataset(audio_sets[0], video_sets[0], train_labels, train_speakers),
         "test": _dataset(audio_sets[1], video_sets[1], labels[test], speakers[test]),
     }
+    missing = None
+    if dropout:  # what a missing stream gives (muted audio, black frames), standardised like every input here
+        names = list(test_sets)
+        missing = {
+            "input_features": torch.as_tensor(audio_sets[1 + names.index("audio_muted")][0]),
+            "frame_features": torch.as_tensor(video_sets[1 + names.index("video_missing")][0]),
+        }
     config = build_config(model_type, dict(enumerate(RAVDESS_LABELS)), preset, overrides)
     started = time.perf_counter()
-    trained, result = train_fold(config, splits, loop_args(work_dir / "runs" / tag, seed, dropout))
+    trained, result = train_fold(
+        config, splits, loop_args(work_dir / "runs" / tag, seed, dropout), missing_inputs=missing
+    )
     row = {"scenario": scenario, "model": model, "dropout": dropout, "seed": seed, "fold": fold}
     row["train_seconds"] = time.perf_counter() - started
     row["clean"] = {k: result.eval_metrics[k] for k in METRICS}

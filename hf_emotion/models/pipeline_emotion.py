@@ -34,7 +34,6 @@ import math
 import os
 from typing import Any
 
-import numpy as np
 import torch
 from transformers.pipelines.base import ChunkPipeline
 
@@ -312,11 +311,9 @@ class AudioVisualEmotionPipeline(ChunkPipeline):
         """Model inputs of one decoded window; a missing modality is replaced by silence or black frames."""
         waveform, frames = window.waveform, window.frames
         if "audio" in window.missing:
-            samples = max(1, round((window.end_s - window.start_s) * window.sampling_rate))
-            waveform = np.zeros(samples, dtype=np.float32)
+            waveform = self.processor.missing_stream("audio", window.end_s - window.start_s)
         if "video" in window.missing:
-            size = self.processor.video_processor.image_size
-            frames = np.zeros((self.processor.video_processor.num_frames, size, size, 3), dtype=np.uint8)
+            frames = self.processor.missing_stream("video")
         features = self._features(
             videos=frames, audio=waveform, sampling_rate=window.sampling_rate, text=text
         )

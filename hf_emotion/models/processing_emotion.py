@@ -26,6 +26,7 @@ import types
 from typing import Any
 
 import numpy as np
+import torch
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
@@ -344,6 +345,34 @@ class EmotionProcessor(ProcessorMixin):
                 f"The inputs hold different numbers of clips: {sizes}; give one of each per clip."
             )
         return BatchFeature(data, tensor_type=return_tensors)
+
+    def missing_stream(self, modality: str, seconds: float | None = None) -> np.ndarray:
+        """What stands in for a stream a clip lacks: for ``"audio"``, silence (`seconds` of zeros at the feature
+        extractor's rate, default its `clip_seconds`); for ``"video"``, black frames (num_frames, size, size, 3)
+        uint8. The pipeline feeds these for a window with a missing stream, and training's modality dropout puts
+        their features (`missing_inputs`) in a dropped modality, so a model learns what it will be given."""
+        if modality == "audio":
+            extractor = self.feature_extractor
+            samples = max(1, round((seconds or extractor.clip_seconds) * extractor.sampling_rate))
+            return np.zeros(samples, dtype=np.float32)
+        if modality == "video":
+            size = self.video_processor.image_size
+            return np.zeros((self.video_processor.num_frames, size, size, 3), dtype=np.uint8)
+        raise ValueError(f"`modality` must be 'audio' or 'video', got {modality!r}.")
+
+    def missing_inputs(self) -> dict[str, torch.Tensor]:
+        """One clip's model inputs, keyed by input name and without the batch dimension, for each of the
+        processor's audio and video modalities when that stream is missing: the features of `missing_stream`
+        (with any fitted normalisation)."""
+        inputs = {}
+        if "audio" in self.modalities:
+            audio = self.missing_stream("audio")
+            features = self.feature_extractor(audio, sampling_rate=self.feature_extractor.sampling_rate)
+            inputs[MODEL_INPUT_NAMES["audio"]] = torch.as_tensor(features["input_features"][0])
+        if "video" in self.modalities:
+            frames = self.video_processor([self.missing_stream("video")], return_tensors="pt")
+            inputs[MODEL_INPUT_NAMES["video"]] = frames[MODEL_INPUT_NAMES["video"]][0]
+        return inputs
 
     @property
     def model_input_names(self) -> list[str]:

@@ -8,9 +8,20 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-from hf_emotion.models.modeling_common import FRAME_FEATURES_NAME, MODEL_INPUT_NAMES, model_input_names
+from hf_emotion.models.modeling_common import (
+    FRAME_FEATURES_NAME,
+    MODEL_INPUT_NAMES,
+    EmotionFrameEncoder,
+    model_input_names,
+)
 
-__all__ = ["EmotionDataCollator", "EpochShuffleSampler", "apply_modality_dropout", "model_input_names"]
+__all__ = [
+    "EmotionDataCollator",
+    "EpochShuffleSampler",
+    "apply_modality_dropout",
+    "missing_modality_inputs",
+    "model_input_names",
+]
 
 MODEL_INPUT_COLUMNS = (*MODEL_INPUT_NAMES.values(), FRAME_FEATURES_NAME)
 """Columns a prepared dataset may hold that the models take as inputs (see `hf_emotion.training.prepare`)."""
@@ -57,17 +68,24 @@ def _modality_inputs(modality: str) -> tuple[str, ...]:
 
 
 def apply_modality_dropout(
-    batch: dict[str, torch.Tensor], probability: float, config, generator: torch.Generator | None = None
+    batch: dict[str, torch.Tensor],
+    probability: float,
+    config,
+    generator: torch.Generator | None = None,
+    fill: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Modality dropout for a training batch: each clip, with `probability`, has the input of ONE of the model's
-    modalities (drawn uniformly) set to zero, so the model learns to cope when a modality is missing. Models
-    with a single modality are left alone. Returns a new dict; the given tensors are not modified.
+    modalities (drawn uniformly) replaced by what a missing stream gives — `fill[name]`, one clip's input (see
+    `missing_modality_inputs`), or zeros for an input `fill` lacks — so the model learns to cope when a modality
+    is missing. Models with a single modality are left alone. Returns a new dict; the given tensors are not
+    modified.
 
     Args:
         batch (`dict`): collated model inputs (see `EmotionDataCollator`), `labels` included or not.
         probability (`float`): per-clip probability of dropping one modality.
         config: the model config (its `modalities`).
         generator (`torch.Generator`, *optional*): the source of the random draws.
+        fill (`Mapping[str, torch.Tensor]`, *optional*): per input name, the one-clip input of a missing stream.
     """
     present = [
         [name for name in _modality_inputs(m) if name in batch]
@@ -84,8 +102,28 @@ def apply_modality_dropout(
         keep = ~(dropped & (which == index))  # (batch,)
         for name in names:
             tensor = batch[name]
-            batch[name] = tensor * keep.view(-1, *([1] * (tensor.dim() - 1))).to(tensor)
+            missing = (fill or {}).get(name)
+            missing = torch.zeros_like(tensor[0]) if missing is None else missing.to(tensor)
+            batch[name] = torch.where(keep.view(-1, *([1] * (tensor.dim() - 1))), tensor, missing)
     return batch
+
+
+@torch.no_grad()
+def missing_modality_inputs(model, processor) -> dict[str, torch.Tensor]:
+    """What modality dropout puts in a dropped modality: the processor's features of silence and of black frames
+    (`EmotionProcessor.missing_inputs`, what the pipeline feeds for a missing stream), and for precomputed
+    `frame_features` the model's own frame encoder applied to those black frames (omitted — zeros — when the
+    model has none or the processor makes no video inputs)."""
+    inputs = dict(processor.missing_inputs()) if processor is not None else {}
+    pixels = inputs.get(MODEL_INPUT_NAMES["video"])
+    encoder = next((m for m in model.modules() if isinstance(m, EmotionFrameEncoder)), None)
+    if pixels is not None and encoder is not None:
+        training = encoder.training
+        encoder.eval()
+        parameter = next(encoder.parameters())
+        inputs[FRAME_FEATURES_NAME] = encoder(pixels[None].to(parameter))[0].float()
+        encoder.train(training)
+    return inputs
 
 
 class EpochShuffleSampler(Sampler[int]):

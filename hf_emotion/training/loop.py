@@ -22,7 +22,7 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,13 @@ from transformers import PreTrainedModel, get_scheduler
 from hf_emotion.metrics.emotion_metrics import compute_emotion_metrics
 
 from .checkpoints import STATE_FILE, CheckpointError, find_checkpoint, save_checkpoint
-from .collate import EmotionDataCollator, EpochShuffleSampler, apply_modality_dropout, model_input_names
+from .collate import (
+    EmotionDataCollator,
+    EpochShuffleSampler,
+    apply_modality_dropout,
+    missing_modality_inputs,
+    model_input_names,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -273,11 +279,14 @@ def train_model(
     eval_dataset: Dataset | None = None,
     accelerator: Accelerator | None = None,
     processor: Any = None,
+    missing_inputs: Mapping[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train `model` on a prepared dataset with Accelerate (see the module docstring); returns the history.
 
     `processor` (default: `model.processor`) is the run's processor: the audio-feature augmentation reads its
-    feature settings (Mel bands, normalisation statistics). Augmentation and modality dropout touch training
+    feature settings (Mel bands, normalisation statistics), and modality dropout puts its features of silence /
+    black frames in a dropped modality (`missing_modality_inputs`) — or `missing_inputs` (one clip's input per
+    input name) when given, for features made elsewhere. Augmentation and modality dropout touch training
     batches only, never evaluation.
 
     Checkpoints go to ``{output_dir}/checkpoints/step_N`` (`save_state` + ``trainer_state.json``). Raises a
@@ -292,13 +301,14 @@ def train_model(
     loader = make_dataloader(
         train_dataset, args.per_device_train_batch_size, input_names, shuffle_seed=args.seed
     )
+    processor = processor if processor is not None else getattr(model, "processor", None)
     augmenter = None
     if _wants_augmentation(args, config):
         from hf_emotion.data.augment import FeatureAugmenter
 
-        augmenter = FeatureAugmenter.for_processor(
-            processor if processor is not None else getattr(model, "processor", None)
-        )
+        augmenter = FeatureAugmenter.for_processor(processor)
+    if args.modality_dropout and missing_inputs is None:
+        missing_inputs = missing_modality_inputs(model, processor)
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(optimizer_parameter_groups(model, args.weight_decay), lr=args.learning_rate)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
@@ -363,7 +373,9 @@ def train_model(
             if augmenter is not None:
                 batch = augmenter(batch, generator=generator)
             if args.modality_dropout:
-                batch = apply_modality_dropout(batch, args.modality_dropout, config, generator=generator)
+                batch = apply_modality_dropout(
+                    batch, args.modality_dropout, config, generator=generator, fill=missing_inputs
+                )
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
                 losses = accelerator.gather(loss.detach().float().reshape(1))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ def train_fold(
     processor: EmotionProcessor | None = None,
     frame_encoder: EmotionFrameEncoder | None = None,
     accelerator: Accelerator | None = None,
+    missing_inputs: Mapping[str, torch.Tensor] | None = None,
 ) -> tuple[PreTrainedModel, TrainResult]:
     """A freshly initialised model (seeded with `args.seed`) trained on ``splits["train"]`` and evaluated on
     ``splits["test"]``; it carries the run's `processor` as `model.processor` (saved with it by
@@ -44,14 +46,22 @@ def train_fold(
 
     `splits` and `config` are those :func:`hf_emotion.training.prepare.fit_processor` returned for this
     `processor` (fitted on the training split). Without `processor` (features made elsewhere), the model carries
-    the processor built from `config`, which must then describe those features."""
+    the processor built from `config`, which must then describe those features (or pass `missing_inputs`, what
+    modality dropout puts in a dropped modality; see `train_model`)."""
     if processor is None:
         processor = EmotionProcessor.from_model_config(config)
     set_seed(args.seed)
     model = build_model(config, frame_encoder)
     model.processor = processor
     accelerator = accelerator or build_accelerator(args)
-    result = train_model(model, splits["train"], args, eval_dataset=splits["test"], accelerator=accelerator)
+    result = train_model(
+        model,
+        splits["train"],
+        args,
+        eval_dataset=splits["test"],
+        accelerator=accelerator,
+        missing_inputs=missing_inputs,
+    )
     return accelerator.unwrap_model(model), result
 
 
