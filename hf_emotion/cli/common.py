@@ -102,7 +102,7 @@ def add_loop_arguments(parser: argparse.ArgumentParser, epochs: int = 30) -> Non
         "--modality-dropout",
         type=float,
         default=0.0,
-        help="probability of zeroing one modality's input per training clip (default: 0)",
+        help="probability of replacing one modality's input per training clip by a missing stream's (default: 0)",
     )
 
 

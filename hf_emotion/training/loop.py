@@ -66,7 +66,7 @@ class LoopArguments:
     max_grad_norm: float | None = 1.0
     mixed_precision: str | None = None  # "no", "bf16" or "fp16"; None: the Accelerate config's (else "no")
     augment: bool | None = None  # train-time augmentation; None: the paper's (tucker_av on, rmlstm off)
-    modality_dropout: float = 0.0  # probability of zeroing one modality's input per training clip
+    modality_dropout: float = 0.0  # per-clip probability of one modality's input becoming a missing stream's
     checkpointing_steps: int | None = None  # save_state every N optimiser steps
     save_total_limit: int | None = None  # keep only the newest N complete checkpoints
     resume_from_checkpoint: str | None = None  # a checkpoint folder, or "latest" under output_dir
