@@ -338,6 +338,12 @@ def _fold_batch_norms(module: torch.fx.GraphModule) -> list[tuple[str, str]]:
     return folded
 
 
+def _copy_key(source: torch.nn.Module, dtype: torch.dtype, channels_last: bool) -> tuple:
+    """What an inference copy of `source` is built for: its dtype, layout and `source`'s device."""
+    reference = next(iter(source.parameters()), None)
+    return dtype, channels_last, None if reference is None else reference.device
+
+
 class _InferenceCopy:
     """An inference-only copy of a module (never the user's): BatchNorm folded into the convolutions before it,
     weights in `dtype` and, with `channels_last`, 4-D weights channels-last (what makes a convolution's output
@@ -346,8 +352,7 @@ class _InferenceCopy:
     forwards, an edit through `.data`: version counters miss the last two, a refresh sees them all)."""
 
     def __init__(self, source: torch.nn.Module, dtype: torch.dtype, channels_last: bool):
-        reference = next(iter(source.parameters()), None)
-        self.key = (dtype, channels_last, None if reference is None else reference.device)
+        self.key = _copy_key(source, dtype, channels_last)
         module = copy.deepcopy(source)
         self.folded: list[tuple[str, str]] = []
         try:
@@ -400,8 +405,7 @@ def _inference_copy(source: torch.nn.Module, dtype: torch.dtype, channels_last: 
     """The inference copy of `source` for this dtype, layout and `source`'s device (built on first use, kept while
     `source` lives), refreshed from `source`'s current weights."""
     with torch.inference_mode(False):  # the copy's tensors stay ordinary tensors, refreshable anywhere
-        reference = next(iter(source.parameters()), None)
-        key = (dtype, channels_last, None if reference is None else reference.device)
+        key = _copy_key(source, dtype, channels_last)
         copies = _COPIES.setdefault(source, {})
         if key not in copies:
             copies[key] = _InferenceCopy(source, dtype, channels_last)
