@@ -406,8 +406,10 @@ def _recurrence_backward(
     packing: int,
     saved: list[torch.Tensor],
     hoisted: bool,
+    need_grad_x: bool = True,
 ) -> list[torch.Tensor]:
-    """Backpropagation through time. Returns [dx, dgate1, dW_ih, dW_hh, dbias] + dW_k + db_k (k ≥ 2).
+    """Backpropagation through time. Returns [dx, dgate1, dW_ih, dW_hh, dbias] + dW_k + db_k (k ≥ 2); dx is
+    empty when not `need_grad_x` (and not `hoisted`, where it is the gradient of W_ih x + b, always needed).
 
     The weights come transposed (W_ih^T, W_hh^T, W_k^T): the recurrence multiplies gradients by W, and
     `packed` holds their copies packed for the GEMM `packing` (or is empty for torch.mm).
@@ -429,16 +431,20 @@ def _recurrence_backward(
     f = activations[:, :, hidden : 2 * hidden]
     g = activations[:, :, 2 * hidden : 3 * hidden]
     o = activations[:, :, 3 * hidden :]
-    cells_prev = torch.cat([torch.zeros_like(cells[:1]), cells[:-1]])  # c_{t−1}
     out_to_cell = o * (1 - tanh_cells * tanh_cells)  # ∂h_t/∂c_t
-    cell_to_z = torch.stack(
-        [g * i * (1 - i), cells_prev * f * (1 - f), i * (1 - g * g)], dim=2
-    )  # (T, B, 3, H)
+    cell_to_z = grad_outputs.new_empty(steps, batch, 3, hidden)  # ∂c_t/∂(z_i, z_f, z_g), written in place
+    torch.mul(g, i - i * i, out=cell_to_z[:, :, 0])
+    cell_to_z[0, :, 1].zero_()  # c_{−1} = 0
+    torch.mul(cells[:-1], f[1:] - f[1:] * f[1:], out=cell_to_z[1:, :, 1])
+    torch.mul(i, 1 - g * g, out=cell_to_z[:, :, 2])
     out_to_z = tanh_cells * o * (1 - o)  # (T, B, H)
     scale1 = 1 + 2 * gate1
     slope1 = 2 * h_versions[0]  # ∂h'/∂gate1 (the sigmoid is differentiated by autograd outside)
     grad_z = grad_outputs.new_empty(steps, batch, 4, hidden)
-    grad_x = x.new_empty(x.shape) if not hoisted else grad_z.view(steps, batch, 4 * hidden)
+    if hoisted:
+        grad_x = grad_z.view(steps, batch, 4 * hidden)
+    else:
+        grad_x = x.new_empty(x.shape) if need_grad_x else grad_outputs.new_empty(0)
     grad_gate1 = grad_outputs.new_empty(gate1.shape)
     grad_pre = [grad_outputs.new_empty(steps, batch, w.shape[1]) for w in round_weights_t]
     empty = grad_outputs.new_empty(0)
@@ -471,8 +477,8 @@ def _recurrence_backward(
                 upstream = dh_version
             pre = torch.mul(upstream, old, out=grad_pre[k - 2][t])  # ∂/∂pre = upstream ⊙ 2·old ⊙ σ'(pre)
             pre.mul_(torch.addcmul(gate, gate, gate, value=-1.0)).mul_(2.0)  # σ' = gate − gate²
-            if k == 2:  # ∂/∂old = upstream ⊙ (1 + 2·gate)
-                down = torch.addcmul(upstream, upstream, gate, value=2.0, out=grad_x[t])
+            if k == 2:  # ∂/∂old = upstream ⊙ (1 + 2·gate): the input gradient, only when asked for
+                down = torch.addcmul(upstream, upstream, gate, value=2.0, out=grad_x[t]) if need_grad_x else upstream
             else:
                 down = torch.addcmul(upstream, upstream, gate, value=2.0)
             if k % 2 == 0:
@@ -489,27 +495,32 @@ def _recurrence_backward(
             torch.mul(dh_version, slope1[t], out=grad_gate1[t])
             dh_version = dh_version * scale1[t]
         dh = dh_version
-    flat_grad_z = grad_z.view(steps * batch, 4 * hidden)
-    flat_grad_z_t = _transposed(flat_grad_z, packing)
-    grad_weight_hh = _matmul_tn(flat_grad_z_t, h_versions[num_h - 1].reshape(steps * batch, hidden), packing)
+    # the weight gradients, each one product over all steps: a^T b with the narrower operand transposed (a copy)
+    rows = steps * batch
+    flat_grad_z = grad_z.view(rows, 4 * hidden)
+    h_final_t = _transposed(h_versions[num_h - 1].reshape(rows, hidden), packing)  # (H, rows)
+    grad_weight_hh = _matmul_tn(h_final_t, flat_grad_z, packing).t()  # (h'^T dz)^T: (4H, H)
     if hoisted:
         grad_weight_ih = empty
         grad_bias = empty
     else:
-        final_x = x_versions[num_x - 1].reshape(steps * batch, x.shape[2])
-        grad_weight_ih = _matmul_tn(
-            flat_grad_z_t, final_x, packing
-        )  # (4H, input): one product over all steps
+        final_x = x_versions[num_x - 1].reshape(rows, x.shape[2])
+        grad_weight_ih = _matmul_tn(_transposed(flat_grad_z, packing), final_x, packing)  # (4H, input)
         grad_bias = flat_grad_z.sum(0)
     grad_round_weights: list[torch.Tensor] = []
     grad_round_biases: list[torch.Tensor] = []
     for k in range(2, rounds + 1):
-        pre = grad_pre[k - 2].reshape(steps * batch, grad_pre[k - 2].shape[2])
-        if k % 2 == 0:
-            source = h_versions[k // 2].reshape(steps * batch, hidden)
-        else:
-            source = x_versions[(k - 1) // 2].reshape(steps * batch, x.shape[2])
-        grad_round_weights.append(_matmul_tn(_transposed(pre, packing), source, packing))
+        pre = grad_pre[k - 2].reshape(rows, grad_pre[k - 2].shape[2])
+        if k % 2 == 0:  # W_k (input, H) maps an h-version: (h^T pre)^T, the H-wide operand transposed
+            source_t = (
+                h_final_t
+                if k // 2 == num_h - 1
+                else _transposed(h_versions[k // 2].reshape(rows, hidden), packing)
+            )
+            grad_round_weights.append(_matmul_tn(source_t, pre, packing).t())
+        else:  # W_k (H, input) maps an x-version: pre^T x, pre (H-wide) transposed
+            source = x_versions[(k - 1) // 2].reshape(rows, x.shape[2])
+            grad_round_weights.append(_matmul_tn(_transposed(pre, packing), source, packing))
         grad_round_biases.append(pre.sum(0))
     return (
         [grad_x, grad_gate1, grad_weight_ih, grad_weight_hh, grad_bias]
@@ -532,7 +543,7 @@ def _loops(device: torch.device, dtype: torch.dtype):
     if LOOPS in ("auto", "cpp") and device.type == "cpu" and dtype in (torch.float32, torch.float64):
         kernel = load_kernel(build=LOOPS == "cpp")
         if kernel is not None:
-            return kernel.recurrence_forward, kernel.recurrence_backward
+            return _cpp_loops(kernel)
     if LOOPS == "python":
         return _recurrence_forward, _recurrence_backward
     if not _COMPILED:
@@ -546,6 +557,20 @@ def _loops(device: torch.device, dtype: torch.dtype):
             _COMPILED["forward"] = _recurrence_forward
             _COMPILED["backward"] = _recurrence_backward
     return _COMPILED["forward"], _COMPILED["backward"]
+
+
+def _cpp_loops(kernel):
+    """The C++ loops with the TorchScript loops' signatures: they read contiguous x and gate1, and always return
+    the input gradient."""
+
+    def forward(x, gate1, *args):
+        return kernel.recurrence_forward(x.contiguous(), gate1.contiguous(), *args)
+
+    def backward(grad_outputs, gate1, *args):  # the last argument, need_grad_x, is not the C++ loop's
+        return kernel.recurrence_backward(grad_outputs, gate1.contiguous(), *args[:-1])
+
+    forward.kernel = backward.kernel = kernel
+    return forward, backward
 
 
 class _MogrifierRecurrence(torch.autograd.Function):
@@ -588,11 +613,14 @@ class _MogrifierRecurrence(torch.autograd.Function):
             packing,
             ctx.buffers,
             ctx.hoisted,
+            ctx.needs_input_grad[2],
         )
         ctx.buffers = None
         grad_x, grad_gate1, grad_weight_ih, grad_weight_hh, grad_bias = grads[:5]
         if ctx.hoisted:
             grad_weight_ih = grad_bias = None
+        if not ctx.needs_input_grad[2]:
+            grad_x = None
         if gate1.numel() == 0:
             grad_gate1 = None
         return (None, None, grad_x, grad_gate1, grad_weight_ih, grad_weight_hh, grad_bias, *grads[5:])
@@ -615,18 +643,18 @@ def mogrifier_lstm_sequence(cell: RMLSTMCell, x: torch.Tensor) -> torch.Tensor:
 
 def _sequence(cell: RMLSTMCell, x: torch.Tensor) -> torch.Tensor:
     dtype = x.dtype
-    x_time = x.transpose(0, 1).contiguous()  # (time, batch, input)
+    x = x.contiguous()
     rounds = cell.mogrifier_rounds
     weight_ih, weight_hh, bias = (p.to(dtype) for p in (cell.weight_ih, cell.weight_hh, cell.bias))
     gate1 = x.new_empty(0)
-    if rounds >= 1:
+    if rounds >= 1:  # computed batch-first, read time-major through a transposed view (no copy)
         first = cell.mogrifier[0]
-        gate1 = torch.sigmoid(
-            linear(x_time, first.weight.to(dtype), first.bias.to(dtype))
-        )  # (time, batch, hidden)
+        gate1 = torch.sigmoid(linear(x, first.weight.to(dtype), first.bias.to(dtype))).transpose(0, 1)
     hoisted = rounds <= 1  # x' = x: the input projection leaves the loop
-    if hoisted:
-        x_time = linear(x_time, weight_ih, bias)  # (time, batch, 4 * hidden)
+    if hoisted:  # (time, batch, 4 * hidden), contiguous: its step slices feed oneDNN's fused sum
+        x_time = linear(x, weight_ih, bias).transpose(0, 1).contiguous()
+    else:  # (time, batch, input) as a view: the loops read x_t only element-wise (x' = x + 2·x⊙v is contiguous)
+        x_time = x.transpose(0, 1)
     round_weights = [gate.weight.to(dtype) for gate in cell.mogrifier[1:]]
     round_biases = [gate.bias.to(dtype) for gate in cell.mogrifier[1:]]
     tensors = [x_time, gate1, weight_ih, weight_hh, bias, *round_weights, *round_biases]
