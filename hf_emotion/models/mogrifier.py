@@ -478,7 +478,11 @@ def _recurrence_backward(
             pre = torch.mul(upstream, old, out=grad_pre[k - 2][t])  # ∂/∂pre = upstream ⊙ 2·old ⊙ σ'(pre)
             pre.mul_(torch.addcmul(gate, gate, gate, value=-1.0)).mul_(2.0)  # σ' = gate − gate²
             if k == 2:  # ∂/∂old = upstream ⊙ (1 + 2·gate): the input gradient, only when asked for
-                down = torch.addcmul(upstream, upstream, gate, value=2.0, out=grad_x[t]) if need_grad_x else upstream
+                down = (
+                    torch.addcmul(upstream, upstream, gate, value=2.0, out=grad_x[t])
+                    if need_grad_x
+                    else upstream
+                )
             else:
                 down = torch.addcmul(upstream, upstream, gate, value=2.0)
             if k % 2 == 0:
