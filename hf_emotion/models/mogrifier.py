@@ -431,22 +431,27 @@ def _recurrence_backward(
     f = activations[:, :, hidden : 2 * hidden]
     g = activations[:, :, 2 * hidden : 3 * hidden]
     o = activations[:, :, 3 * hidden :]
-    out_to_cell = o * (1 - tanh_cells * tanh_cells)  # ∂h_t/∂c_t
-    cell_to_z = grad_outputs.new_empty(steps, batch, 3, hidden)  # ∂c_t/∂(z_i, z_f, z_g), written in place
-    torch.mul(g, i - i * i, out=cell_to_z[:, :, 0])
+    # The per-step factors, for all steps at once. The saved buffers are this backward's alone (it runs once), so
+    # they are overwritten as soon as they are read: fewer fresh (time, batch, ·) buffers, fewer page faults.
+    cell_to_z = grad_outputs.new_empty(steps, batch, 3, hidden)  # ∂c_t/∂(z_i, z_f, z_g)
+    i_slope = torch.addcmul(i, i, i, value=-1.0, out=cell_to_z[:, :, 0])  # σ' = i − i²
+    i_slope.mul_(g)
+    f_slope = torch.addcmul(f[1:], f[1:], f[1:], value=-1.0, out=cell_to_z[1:, :, 1])
+    f_slope.mul_(cells[:-1])  # c_{t−1} ⊙ σ'(z_f)
     cell_to_z[0, :, 1].zero_()  # c_{−1} = 0
-    torch.mul(cells[:-1], f[1:] - f[1:] * f[1:], out=cell_to_z[1:, :, 1])
-    torch.mul(i, 1 - g * g, out=cell_to_z[:, :, 2])
-    out_to_z = tanh_cells * o * (1 - o)  # (T, B, H)
-    scale1 = 1 + 2 * gate1
-    slope1 = 2 * h_versions[0]  # ∂h'/∂gate1 (the sigmoid is differentiated by autograd outside)
-    grad_z = grad_outputs.new_empty(steps, batch, 4, hidden)
+    g_slope = torch.mul(g, g, out=cell_to_z[:, :, 2])
+    torch.addcmul(i, i, g_slope, value=-1.0, out=g_slope)  # i ⊙ (1 − g²)
+    out_to_z = torch.addcmul(o, o, o, value=-1.0, out=cells)  # ∂h_t/∂z_o = tanh(c_t) ⊙ σ'(z_o), in c's buffer
+    out_to_z.mul_(tanh_cells)
+    out_to_cell = tanh_cells.mul_(tanh_cells)  # ∂h_t/∂c_t = o ⊙ (1 − tanh²(c_t)), in tanh(c)'s buffer
+    torch.addcmul(o, o, out_to_cell, value=-1.0, out=out_to_cell)
+    grad_z = activations.view(steps, batch, 4, hidden)  # dz_t overwrites the activations of step t once read
     if hoisted:
         grad_x = grad_z.view(steps, batch, 4 * hidden)
     else:
         grad_x = x.new_empty(x.shape) if need_grad_x else grad_outputs.new_empty(0)
     grad_gate1 = grad_outputs.new_empty(gate1.shape)
-    grad_pre = [grad_outputs.new_empty(steps, batch, w.shape[1]) for w in round_weights_t]
+    grad_pre = round_gates  # round k's ∂/∂pre overwrites its gate of step t once read
     empty = grad_outputs.new_empty(0)
     packed_ih = packed[0] if len(packed) > 0 else empty
     packed_hh = packed[1] if len(packed) > 0 else empty
@@ -456,10 +461,11 @@ def _recurrence_backward(
     for t in range(steps - 1, -1, -1):
         dh = dh + grad_outputs[t]
         dc = torch.addcmul(dc, dh, out_to_cell[t])
+        dc_next = dc * f[t]  # read f_t before dz_t overwrites it
         dz = grad_z[t]  # (B, 4, H)
         torch.mul(dc.unsqueeze(1), cell_to_z[t], out=dz[:, :3])
         torch.mul(dh, out_to_z[t], out=dz[:, 3])
-        dc = dc * f[t]
+        dc = dc_next
         dz_flat = dz.view(batch, 4 * hidden)
         dh_version = _linear(
             dz_flat, weight_hh_t, packed_hh, None, packing
@@ -475,8 +481,6 @@ def _recurrence_backward(
             else:  # h-rounds
                 old = h_versions[(k - 1) // 2][t]
                 upstream = dh_version
-            pre = torch.mul(upstream, old, out=grad_pre[k - 2][t])  # ∂/∂pre = upstream ⊙ 2·old ⊙ σ'(pre)
-            pre.mul_(torch.addcmul(gate, gate, gate, value=-1.0)).mul_(2.0)  # σ' = gate − gate²
             if k == 2:  # ∂/∂old = upstream ⊙ (1 + 2·gate): the input gradient, only when asked for
                 down = (
                     torch.addcmul(upstream, upstream, gate, value=2.0, out=grad_x[t])
@@ -485,6 +489,9 @@ def _recurrence_backward(
                 )
             else:
                 down = torch.addcmul(upstream, upstream, gate, value=2.0)
+            slope = torch.addcmul(gate, gate, gate, value=-2.0).add_(gate)  # 2·σ' = 2·(gate − gate²)
+            pre = torch.mul(upstream, old, out=grad_pre[k - 2][t])  # ∂/∂pre = upstream ⊙ old ⊙ 2σ'(pre)
+            pre.mul_(slope)
             if k % 2 == 0:
                 dx_version = down
                 dh_version = _linear_add(
@@ -495,10 +502,12 @@ def _recurrence_backward(
                 dx_version = _linear_add(
                     dx_version, pre, round_weights_t[k - 2], packed_rounds[k - 2], packing
                 )
-        if rounds >= 1:
-            torch.mul(dh_version, slope1[t], out=grad_gate1[t])
-            dh_version = dh_version * scale1[t]
+        if rounds >= 1:  # round 1: h' = h ⊙ (1 + 2·gate1); ∂/∂gate1 = 2·h ⊙ dh' (the 2 after the loop)
+            torch.mul(dh_version, h_versions[0][t], out=grad_gate1[t])
+            dh_version = torch.addcmul(dh_version, dh_version, gate1[t], value=2.0)
         dh = dh_version
+    if rounds >= 1:
+        grad_gate1.mul_(2.0)
     # the weight gradients, each one product over all steps: a^T b with the narrower operand transposed (a copy)
     rows = steps * batch
     flat_grad_z = grad_z.view(rows, 4 * hidden)
@@ -509,7 +518,10 @@ def _recurrence_backward(
         grad_bias = empty
     else:
         final_x = x_versions[num_x - 1].reshape(rows, x.shape[2])
-        grad_weight_ih = _matmul_tn(_transposed(flat_grad_z, packing), final_x, packing)  # (4H, input)
+        if x.shape[2] < 4 * hidden:  # (x'^T dz)^T
+            grad_weight_ih = _matmul_tn(_transposed(final_x, packing), flat_grad_z, packing).t()
+        else:  # dz^T x'
+            grad_weight_ih = _matmul_tn(_transposed(flat_grad_z, packing), final_x, packing)
         grad_bias = flat_grad_z.sum(0)
     grad_round_weights: list[torch.Tensor] = []
     grad_round_biases: list[torch.Tensor] = []
