@@ -1,12 +1,12 @@
 """Speed of the residual mogrifier LSTM (`rmlstm`) on CPU.
 
 Part 1 — the recurrence, side by side in one run (T = 90, input 1,384 ≈ 1,400, hidden 256, 2 layers, batch 32):
-    torch.nn.LSTM (fused oneDNN/cuDNN kernel) | RMLSTM fast path (C++ loops, hand-written backward, oneDNN
-    packed GEMM per step) | the same with MKL's packed GEMM | with torch.mm | with the TorchScript loops | the
-    eager per-step RMLSTMCell loop (autograd through every step) | the GEMM-only floor (the products alone)
-    forward (inference, no_grad) and forward + backward. "auto" is what a model runs unconfigured: the per-step
-    GEMM measured once on this machine, the TorchScript loops (the C++ loops only where they were built). Variants are interleaved round-robin and the minimum
-    over repeats is reported (the machine may be shared), with the median beside it.
+    torch.nn.LSTM (fused oneDNN/cuDNN kernel) | RMLSTM fast path (TorchScript loops, hand-written backward, the
+    per-step GEMM measured once on this machine: "auto", what a model runs unconfigured) | the same with each
+    per-step GEMM forced (oneDNN packed, MKL packed, torch.mm) | the eager per-step RMLSTMCell loop (autograd
+    through every step) | the GEMM-only floor (the products alone), forward (inference, no_grad) and forward +
+    backward. Variants are interleaved round-robin and the minimum over repeats is reported (the machine may be
+    shared), with the median beside it.
 Part 2 — the paper's Table 5 (training time per epoch, test time per sample) for every `cell_type` on a synthetic
     feature dataset the size of SAVEE (480 clips, 80:20 split): MFCC 40 × 300, 30 frame features × 1280, TF-IDF 64.
 
@@ -32,9 +32,8 @@ from hf_emotion.models.configuration_rmlstm import RMLSTMConfig  # noqa: E402
 from hf_emotion.models.modeling_rmlstm import RMLSTMEncoder, RMLSTMForEmotionRecognition  # noqa: E402
 
 
-def use_loops(kind: str, packed_gemm: str = "auto") -> None:
-    """Select the fast path's loops (`mogrifier.LOOPS`: "cpp", "script", "python") and its per-step GEMM."""
-    mogrifier.LOOPS = kind
+def use_gemm(packed_gemm: str = "auto") -> None:
+    """Select the fast path's per-step GEMM (`mogrifier.PACKED_GEMM`)."""
     mogrifier.PACKED_GEMM = packed_gemm
 
 
@@ -47,17 +46,15 @@ def timed(fn) -> float:
     return CLOCK() - start
 
 
-VARIANTS = {  # name: (module, loops, per-step GEMM)
-    "nn.LSTM": ("lstm", "auto", "auto"),
-    "RMLSTM fast, auto (TorchScript loops, measured GEMM): no build": ("rmlstm", "script", "auto"),
-    "RMLSTM fast, auto with the optional C++ build (measured GEMM)": ("rmlstm", "cpp", "auto"),
-    "RMLSTM fast (C++ loops, oneDNN packed GEMM)": ("rmlstm", "cpp", "onednn"),
-    "RMLSTM fast (C++ loops, MKL packed GEMM)": ("rmlstm", "cpp", "mkl"),
-    "RMLSTM fast (C++ loops, torch.mm)": ("rmlstm", "cpp", "none"),
-    "RMLSTM eager per-step": ("eager", "auto", "auto"),
+VARIANTS = {  # name: (module, per-step GEMM)
+    "nn.LSTM": ("lstm", "auto"),
+    "RMLSTM fast, auto (measured per-step GEMM)": ("rmlstm", "auto"),
+    "RMLSTM fast, oneDNN packed GEMM forced": ("rmlstm", "onednn"),
+    "RMLSTM fast, MKL packed GEMM forced": ("rmlstm", "mkl"),
+    "RMLSTM fast, torch.mm forced": ("rmlstm", "none"),
+    "RMLSTM eager per-step": ("eager", "auto"),
 }
-FAST = "RMLSTM fast, auto (TorchScript loops, measured GEMM): no build"
-BUILT = "RMLSTM fast, auto with the optional C++ build (measured GEMM)"
+FAST = "RMLSTM fast, auto (measured per-step GEMM)"
 
 
 def bench_recurrence(repeats: int, batch: int, steps: int) -> dict:
@@ -92,19 +89,19 @@ def bench_recurrence(repeats: int, batch: int, steps: int) -> dict:
     variants = {name: VARIANTS[name] for name in VARIANTS}
     modules = {"lstm": lstm, "rmlstm": rmlstm, "eager": eager}
     times = {(name, mode): [] for name in variants for mode in ("forward", "forward+backward")}
-    for key, loops, packed in variants.values():  # warm-up (TorchScript profiles its first runs)
-        use_loops(loops, packed)
+    for key, packed in variants.values():  # warm-up (TorchScript profiles its first runs)
+        use_gemm(packed)
         for _ in range(2):
             forward(modules[key])()
             forward_backward(modules[key])()
     for repeat in range(repeats):
-        for name, (key, loops, packed) in variants.items():
+        for name, (key, packed) in variants.items():
             module = modules[key]
-            use_loops(loops, packed)
+            use_gemm(packed)
             times[(name, "forward")].append(timed(forward(module)))
             times[(name, "forward+backward")].append(timed(forward_backward(module)))
         print(f"  repeat {repeat + 1}/{repeats} done", file=sys.stderr)
-    use_loops("auto")
+    use_gemm("auto")
     return {key: (min(values), statistics.median(values)) for key, values in times.items()}
 
 
@@ -301,16 +298,13 @@ def main() -> None:
     )
     fast_f = result[(FAST, "forward")][0]
     fast_fb = result[(FAST, "forward+backward")][0]
-    built_f, built_fb = result[(BUILT, "forward")][0], result[(BUILT, "forward+backward")][0]
     names = {code: name for name, code in mogrifier._PACKING_CODES.items()}
     print(
         f"\nMeasured per-step GEMM on this machine (cached in {acceleration.cache_path()}): {names[packing]}"
     )
     print(
         f"Auto path vs nn.LSTM: forward {fast_f / base_f:.2f}×, forward+backward {fast_fb / base_fb:.2f}× "
-        f"(target ≤ 1.5× fwd+bwd); vs the GEMM-only floor: {fast_fb / floor_fb:.2f}× (target ≤ 1.25×). With the "
-        f"optional C++ build: {built_f / base_f:.2f}× / {built_fb / base_fb:.2f}× nn.LSTM, {built_fb / floor_fb:.2f}× "
-        f"the floor; the build gains {fast_f / built_f:.2f}× forward, {fast_fb / built_fb:.2f}× forward+backward."
+        f"(target ≤ 1.5× fwd+bwd); vs the GEMM-only floor: {fast_fb / floor_fb:.2f}× (target ≤ 1.25×)."
     )
     eager_f = result[("RMLSTM eager per-step", "forward")][0]
     eager_fb = result[("RMLSTM eager per-step", "forward+backward")][0]

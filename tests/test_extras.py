@@ -9,7 +9,7 @@ def test_core_import_and_cli_message_without_the_train_extra():
     script = textwrap.dedent(
         """
         import sys
-        for name in ("accelerate", "matplotlib", "onnx", "onnxruntime", "ninja"):
+        for name in ("accelerate", "matplotlib", "onnx", "onnxruntime"):
             sys.modules[name] = None  # as if the extras were not installed
         import hf_emotion  # the models, processor and pipeline need no extra
         from hf_emotion.cli import main

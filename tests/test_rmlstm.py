@@ -3,7 +3,6 @@ nn.LSTM, gradients, every cell type and modality subset, save/load and remote-co
 
 import itertools
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -125,13 +124,9 @@ def test_zero_rounds_without_residual_equals_nn_lstm(fast):
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.fixture(params=["cpp", "script", "python"])
+@pytest.fixture(params=["script", "python"])
 def loops(request, monkeypatch):
-    """Each implementation of the fast path's two loops (the C++ one is skipped where it cannot be built)."""
-    if request.param == "cpp" and mogrifier.load_kernel(build=True) is None:
-        pytest.skip(
-            "the mogrifier C++ kernel cannot be built here (see test_cpp_kernel_builds_with_a_compiler)"
-        )
+    """Each implementation of the fast path's two loops: TorchScript and plain Python."""
     monkeypatch.setattr(mogrifier, "LOOPS", request.param)
     return request.param
 
@@ -170,41 +165,6 @@ def test_fast_recurrence_without_input_gradient_matches_eager_loop(rounds, loops
     got_grads = torch.autograd.grad((got * weight).sum(), params)
     for got_grad, expected_grad in zip(got_grads, expected_grads):
         torch.testing.assert_close(got_grad, expected_grad, rtol=0, atol=1e-12)
-
-
-def test_cpp_kernel_builds_with_a_compiler():
-    """Where a C++ compiler is installed (CI, `make test`), the compiled loops build when asked and are then what
-    `auto` runs."""
-    if shutil.which("c++") is None and shutil.which("g++") is None:
-        pytest.skip("no C++ compiler here: the TorchScript loops run instead")
-    kernel = mogrifier.load_kernel(build=True)
-    assert kernel is not None
-    assert mogrifier._loops(torch.device("cpu"), torch.float32)[0].kernel is kernel
-
-
-def test_kernel_build_failure_falls_back_to_torchscript_with_a_warning(monkeypatch, caplog, tmp_path):
-    from torch.utils import cpp_extension
-
-    from hf_emotion.models import mogrifier_kernel
-
-    attempts = []
-
-    def failing_build(*args, **kwargs):
-        attempts.append(kwargs["extra_cflags"])
-        raise RuntimeError(
-            "Error building extension\nmain.cpp:1:1: error: no compiler for you\nbuild stopped"
-        )
-
-    monkeypatch.setattr(mogrifier_kernel, "_STATE", {})
-    monkeypatch.setenv("HF_EMOTION_CACHE", str(tmp_path))  # the failed builds' folders land here
-    monkeypatch.setattr(cpp_extension, "load_inline", failing_build)
-    with caplog.at_level("WARNING", logger="hf_emotion.models.mogrifier_kernel"):
-        assert mogrifier_kernel.build_kernel() is None
-    assert "error: no compiler for you" in caplog.text and "TorchScript" in caplog.text
-    assert attempts == [["-O3", "-march=native"], ["-O3"]]  # a second try for compilers without -march=native
-    cell = RMLSTMCell(6, 4, 2)
-    x = torch.randn(2, 5, 6)
-    torch.testing.assert_close(mogrifier_lstm_sequence(cell, x), cell.forward_sequence_eager(x))
 
 
 PACKINGS = {"onednn": mogrifier.ONEDNN_PACKING, "mkl": mogrifier.MKL_PACKING}

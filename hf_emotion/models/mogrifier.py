@@ -26,8 +26,8 @@ use the fused cuDNN/oneDNN LSTM kernels (its input is gated by the previous stat
   products use oneDNN). The private operators are feature-checked
   (`acceleration.private_op`) with `torch.mm`/`F.linear` as the public fallback;
 - outputs and saved activations live in preallocated (time, batch, ·) buffers written by index;
-- the loops run compiled by TorchScript (plain Python if that is unavailable), or, on CPUs where the optional C++
-  build of [`mogrifier_kernel`](mogrifier_kernel.py) exists, as C++ with fused element-wise passes (`LOOPS`);
+- the loops run compiled by TorchScript (plain Python if that is unavailable): nothing is compiled on the user's
+  machine (C++ loops were measured and retired: after the changes above they were slower, BENCHMARKS.md);
 - any dtype: the model's (float32, bf16, fp16, float64), or under autocast the autocast dtype (the weights cast
   once per sequence, their gradients flowing back in their own dtype); on any device (CUDA: `torch.mm` per step);
 - under `torch.compile`, `torch.export` and tracing the fast path steps aside ([`acceleration.tracing`]) for the
@@ -45,7 +45,6 @@ import torch
 from torch import nn
 
 from .acceleration import measured_choice, private_op, tracing
-from .mogrifier_kernel import load_kernel
 
 logger = logging.getLogger(__name__)
 
@@ -545,21 +544,15 @@ def _recurrence_backward(
     )
 
 
-LOOPS = "auto"
-"""Which implementation runs the two loops: `"cpp"` (the C++ loops of `mogrifier_kernel`, CPU, float32/float64;
-built now if this machine has no build yet), `"script"` (TorchScript), `"python"`, or `"auto"` (the C++ loops where
-a build exists — they are never built unasked, see `mogrifier_kernel` — else TorchScript). All compute the same
-values; set it to compare them."""
+LOOPS = "script"
+"""Which implementation runs the two loops: `"script"` (TorchScript, falling back to Python where TorchScript is
+unavailable) or `"python"`. Both compute the same values; set it to compare them."""
 
 _COMPILED: dict[str, object] = {}
 
 
 def _loops(device: torch.device, dtype: torch.dtype):
-    """The forward and backward loops for tensors on `device` of `dtype` (see `LOOPS`)."""
-    if LOOPS in ("auto", "cpp") and device.type == "cpu" and dtype in (torch.float32, torch.float64):
-        kernel = load_kernel(build=LOOPS == "cpp")
-        if kernel is not None:
-            return _cpp_loops(kernel)
+    """The forward and backward loops (see `LOOPS`); the same for every device and dtype."""
     if LOOPS == "python":
         return _recurrence_forward, _recurrence_backward
     if not _COMPILED:
@@ -573,20 +566,6 @@ def _loops(device: torch.device, dtype: torch.dtype):
             _COMPILED["forward"] = _recurrence_forward
             _COMPILED["backward"] = _recurrence_backward
     return _COMPILED["forward"], _COMPILED["backward"]
-
-
-def _cpp_loops(kernel):
-    """The C++ loops with the TorchScript loops' signatures: they read contiguous x and gate1, and always return
-    the input gradient."""
-
-    def forward(x, gate1, *args):
-        return kernel.recurrence_forward(x.contiguous(), gate1.contiguous(), *args)
-
-    def backward(grad_outputs, gate1, *args):  # the last argument, need_grad_x, is not the C++ loop's
-        return kernel.recurrence_backward(grad_outputs, gate1.contiguous(), *args[:-1])
-
-    forward.kernel = backward.kernel = kernel
-    return forward, backward
 
 
 class _MogrifierRecurrence(torch.autograd.Function):
