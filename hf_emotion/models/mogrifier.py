@@ -307,20 +307,22 @@ def _recurrence_forward(
     packing: int,
     hoisted: bool,
     save: bool,
+    fused: bool,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """x: (T, B, input), or (T, B, 4H) = W_ih x + b when `hoisted`; gate1: (T, B, H) σ(W_1 x + b_1) or empty.
 
     `packed`: [W_ih, W_hh, W_2, W_3, ...] packed for the GEMM `packing` (see `_linear`), or empty for torch.mm.
+    `fused` (an even number of rounds, see `_fused_step_weights`): the last round's weight is [W_R; W_hh] and its
+    bias [b_R; b], so that W_R h' and W_hh h' + b are one product; W_hh and b are then not read.
     Returns the hidden states (T, B, H) and, with `save`, the activations the backward pass needs.
     """
-    steps, batch = x.shape[0], x.shape[1]
+    steps, batch, input_size = x.shape[0], x.shape[1], x.shape[2]
     hidden = weight_hh.shape[1]
     rounds = (1 + len(round_weights)) if gate1.numel() > 0 else 0
     outputs = x.new_empty(steps, batch, hidden)
     activations = x.new_empty(steps, batch, 4 * hidden)  # σ(i), σ(f), tanh(g), σ(o)
     cells = x.new_empty(steps, batch, hidden)
     tanh_cells = x.new_empty(steps, batch, hidden)
-    scale1 = 1 + 2 * gate1  # (T, B, H): round 1's h multiplier for every step at once
     empty = x.new_empty(0)
     packed_ih = packed[0] if len(packed) > 0 else empty
     packed_hh = packed[1] if len(packed) > 0 else empty
@@ -333,18 +335,29 @@ def _recurrence_forward(
     if save:
         h_versions = [x.new_empty(steps, batch, hidden) for _ in range((rounds + 1) // 2 + 1)]
         x_versions = [x] + [x.new_empty(x.shape) for _ in range(rounds // 2)]
-        round_gates = [x.new_empty(steps, batch, w.shape[0]) for w in round_weights]
+        round_gates = [
+            x.new_empty(steps, batch, input_size if k % 2 == 0 else hidden) for k in range(2, rounds + 1)
+        ]
     h = x.new_zeros(batch, hidden)
     c = x.new_zeros(batch, hidden)
     for t in range(steps):
         xt = x[t]
-        if rounds >= 1:  # round 1 (eqs. 8–9) with the gate hoisted
-            h = torch.mul(h, scale1[t], out=h_versions[1][t]) if save else h * scale1[t]
+        hh = empty  # W_hh h' + b, when fused into the last round's product
+        if rounds >= 1:  # round 1 (eqs. 8–9) with the gate hoisted: h' = h + 2·h⊙σ(W_1 x_t + b_1)
+            gate1_t = gate1[t]
+            h = (
+                torch.addcmul(h, h, gate1_t, value=2.0, out=h_versions[1][t])
+                if save
+                else torch.addcmul(h, h, gate1_t, value=2.0)
+            )
         for k in range(2, rounds + 1):
             if k % 2 == 0:
                 pre = _linear(
                     h, round_weights[k - 2], packed_rounds[k - 2], round_biases[k - 2], packing
-                )  # (B, input)
+                )  # (B, input), or (B, input + 4H) when fused
+                if fused and k == rounds:
+                    hh = pre[:, input_size:]
+                    pre = pre[:, :input_size]
                 if save:  # written straight into the saved buffers
                     gate = torch.sigmoid(pre, out=round_gates[k - 2][t])
                     xt = torch.addcmul(xt, xt, gate, value=2.0, out=x_versions[k // 2][t])
@@ -361,6 +374,8 @@ def _recurrence_forward(
                     h = torch.addcmul(h, h, torch.sigmoid(pre), value=2.0)  # eqs. 8–9: h + 2·h⊙u
         if hoisted:
             z = _linear_add(xt, h, weight_hh, packed_hh, packing)  # (B, 4H)
+        elif fused:
+            z = _linear_add(hh, xt, weight_ih, packed_ih, packing)
         else:
             z = _linear_add(
                 _linear(xt, weight_ih, packed_ih, bias, packing), h, weight_hh, packed_hh, packing
@@ -405,10 +420,12 @@ def _recurrence_backward(
     packing: int,
     saved: list[torch.Tensor],
     hoisted: bool,
-    need_grad_x: bool = True,
+    need_grad_x: bool,
+    fused: bool,
 ) -> list[torch.Tensor]:
     """Backpropagation through time. Returns [dx, dgate1, dW_ih, dW_hh, dbias] + dW_k + db_k (k ≥ 2); dx is
     empty when not `need_grad_x` (and not `hoisted`, where it is the gradient of W_ih x + b, always needed).
+    `fused` (not `hoisted`): `weight_ih_t` is [W_ih^T; W_hh^T], so that dz·W_ih and dz·W_hh are one product.
 
     The weights come transposed (W_ih^T, W_hh^T, W_k^T): the recurrence multiplies gradients by W, and
     `packed` holds their copies packed for the GEMM `packing` (or is empty for torch.mm).
@@ -426,6 +443,7 @@ def _recurrence_backward(
     round_gates = saved[num_h + num_x : num_h + num_x + len(round_weights_t)]
     activations, cells, tanh_cells = saved[-3], saved[-2], saved[-1]
     x = x_versions[0]
+    input_size = x.shape[2]
     i = activations[:, :, :hidden]
     f = activations[:, :, hidden : 2 * hidden]
     g = activations[:, :, 2 * hidden : 3 * hidden]
@@ -466,12 +484,15 @@ def _recurrence_backward(
         torch.mul(dh, out_to_z[t], out=dz[:, 3])
         dc = dc_next
         dz_flat = dz.view(batch, 4 * hidden)
-        dh_version = _linear(
-            dz_flat, weight_hh_t, packed_hh, None, packing
-        )  # (B, H): gradient of the last h-version
-        dx_version = (
-            _linear(dz_flat, weight_ih_t, packed_ih, None, packing) if not hoisted else dz_flat
-        )  # (B, input)
+        if fused:  # (B, input + H): the gradients of the last x- and h-versions
+            both = _linear(dz_flat, weight_ih_t, packed_ih, None, packing)
+            dx_version = both[:, :input_size]
+            dh_version = both[:, input_size:]
+        else:
+            dh_version = _linear(dz_flat, weight_hh_t, packed_hh, None, packing)  # (B, H)
+            dx_version = (
+                _linear(dz_flat, weight_ih_t, packed_ih, None, packing) if not hoisted else dz_flat
+            )  # (B, input)
         for k in range(rounds, 1, -1):  # round k: new = old + 2·old⊙σ(pre), σ(pre) = gate
             gate = round_gates[k - 2][t]
             if k % 2 == 0:  # x-rounds: old is an x-version, the incoming gradient dx_version
@@ -568,18 +589,46 @@ def _loops(device: torch.device, dtype: torch.dtype):
     return _COMPILED["forward"], _COMPILED["backward"]
 
 
+def _run_forward(
+    x, gate1, weight_ih, weight_hh, bias, round_weights, round_biases, hoisted: bool, save: bool
+):
+    """The forward loop with its per-step products packed (and fused, see `_recurrence_forward`): with an even
+    number of rounds the last round's W_R h' and the LSTM's W_hh h' + b are one product with [W_R; W_hh] (one
+    call of a wider GEMM is faster than two)."""
+    forward_loop, _ = _loops(x.device, x.dtype)
+    batch = x.shape[1]
+    fused = not hoisted and len(round_weights) % 2 == 1  # rounds = 1 + len(round_weights), even
+    if fused:
+        round_weights = round_weights[:-1] + [torch.cat([round_weights[-1], weight_hh])]
+        round_biases = round_biases[:-1] + [torch.cat([round_biases[-1], bias])]
+    products = [weight_ih, *round_weights] if fused else [weight_ih, weight_hh, *round_weights]
+    packing = _packing(x, batch, products)
+    packed = _pack(products, batch, packing)
+    if fused and packed:
+        packed.insert(1, x.new_empty(0))  # W_hh is not multiplied on its own
+    return forward_loop(
+        x,
+        gate1,
+        weight_ih,
+        weight_hh,
+        bias,
+        round_weights,
+        round_biases,
+        packed,
+        packing,
+        hoisted,
+        save,
+        fused,
+    )
+
+
 class _MogrifierRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hoisted: bool, num_extra: int, x, gate1, weight_ih, weight_hh, bias, *round_params):
         round_weights = list(round_params[:num_extra])
         round_biases = list(round_params[num_extra:])
-        forward_loop, _ = _loops(x.device, x.dtype)
-        batch = x.shape[1]
-        weights = [weight_ih, weight_hh, *round_weights]
-        packing = _packing(x, batch, weights)
-        packed = _pack(weights, batch, packing)
-        outputs, saved = forward_loop(
-            x, gate1, weight_ih, weight_hh, bias, round_weights, round_biases, packed, packing, hoisted, True
+        outputs, saved = _run_forward(
+            x, gate1, weight_ih, weight_hh, bias, round_weights, round_biases, hoisted, True
         )
         ctx.hoisted = hoisted
         ctx.num_extra = num_extra
@@ -593,11 +642,18 @@ class _MogrifierRecurrence(torch.autograd.Function):
         gate1, weight_ih, weight_hh, *round_weights = ctx.saved_tensors
         grad_outputs = grad_outputs.contiguous().to(weight_hh.dtype)
         _, backward_loop = _loops(grad_outputs.device, grad_outputs.dtype)
+        fused = not ctx.hoisted  # dz·W_ih and dz·W_hh as one product with [W_ih^T; W_hh^T]
         transposed = [weight_ih.t(), weight_hh.t()] + [w.t() for w in round_weights]
-        packing = _packing(grad_outputs, grad_outputs.shape[1], transposed)
+        if fused:
+            transposed[0] = torch.cat([transposed[0], transposed[1]])  # (input + H, 4H)
+        products = [transposed[0]] + transposed[2:] if fused else transposed
+        packing = _packing(grad_outputs, grad_outputs.shape[1], products)
         if packing != NO_PACKING:
             transposed = [w.contiguous() for w in transposed]
-        packed = _pack(transposed, grad_outputs.shape[1], packing)
+            products = [transposed[0]] + transposed[2:] if fused else transposed
+        packed = _pack(products, grad_outputs.shape[1], packing)
+        if fused and packed:
+            packed.insert(1, grad_outputs.new_empty(0))
         grads = backward_loop(
             grad_outputs,
             gate1,
@@ -609,6 +665,7 @@ class _MogrifierRecurrence(torch.autograd.Function):
             ctx.buffers,
             ctx.hoisted,
             ctx.needs_input_grad[2],
+            fused,
         )
         ctx.buffers = None
         grad_x, grad_gate1, grad_weight_ih, grad_weight_hh, grad_bias = grads[:5]
@@ -656,23 +713,8 @@ def _sequence(cell: RMLSTMCell, x: torch.Tensor) -> torch.Tensor:
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         outputs = _MogrifierRecurrence.apply(hoisted, len(round_weights), *tensors)
     else:
-        forward_loop, _ = _loops(x_time.device, dtype)
-        weights = [weight_ih, weight_hh, *round_weights]
-        batch = x_time.shape[1]
-        packing = _packing(x_time, batch, weights)
-        packed = _pack(weights, batch, packing)
-        outputs, _ = forward_loop(
-            x_time,
-            gate1,
-            weight_ih,
-            weight_hh,
-            bias,
-            round_weights,
-            round_biases,
-            packed,
-            packing,
-            hoisted,
-            False,
+        outputs, _ = _run_forward(
+            x_time, gate1, weight_ih, weight_hh, bias, round_weights, round_biases, hoisted, False
         )
     return outputs.transpose(0, 1)  # (batch, time, hidden)
 
