@@ -16,6 +16,7 @@ Usage: python benchmarks/bench_rmlstm.py [--repeats 5] [--skip-table5] [--thread
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -55,6 +56,7 @@ VARIANTS = {  # name: (module, per-step GEMM)
     "RMLSTM eager per-step": ("eager", "auto"),
 }
 FAST = "RMLSTM fast, auto (measured per-step GEMM)"
+FLOOR = "GEMM-only floor (the products alone)"
 
 
 def bench_recurrence(repeats: int, batch: int, steps: int) -> dict:
@@ -86,40 +88,52 @@ def bench_recurrence(repeats: int, batch: int, steps: int) -> dict:
 
         return run
 
-    variants = {name: VARIANTS[name] for name in VARIANTS}
+    floor_forward, floor_backward, _ = gemm_floor(batch, steps)
+
+    def floor_forward_backward():
+        floor_forward()
+        floor_backward()
+
     modules = {"lstm": lstm, "rmlstm": rmlstm, "eager": eager}
-    times = {(name, mode): [] for name in variants for mode in ("forward", "forward+backward")}
-    for key, packed in variants.values():  # warm-up (TorchScript profiles its first runs)
+    runs = {  # name: (per-step GEMM, forward, forward+backward)
+        name: (packed, forward(modules[key]), forward_backward(modules[key]))
+        for name, (key, packed) in VARIANTS.items()
+    }
+    runs[FLOOR] = ("auto", floor_forward, floor_forward_backward)
+    times = {(name, mode): [] for name in runs for mode in ("forward", "forward+backward")}
+    for (
+        packed,
+        run_forward,
+        run_forward_backward,
+    ) in runs.values():  # warm-up (TorchScript profiles first runs)
         use_gemm(packed)
         for _ in range(2):
-            forward(modules[key])()
-            forward_backward(modules[key])()
-    for repeat in range(repeats):
-        for name, (key, packed) in variants.items():
-            module = modules[key]
+            run_forward()
+            run_forward_backward()
+    for repeat in range(repeats):  # round-robin: every variant, the floor included, once per round
+        for name, (packed, run_forward, run_forward_backward) in runs.items():
             use_gemm(packed)
-            times[(name, "forward")].append(timed(forward(module)))
-            times[(name, "forward+backward")].append(timed(forward_backward(module)))
+            with torch.no_grad() if name == FLOOR else contextlib.nullcontext():
+                times[(name, "forward")].append(timed(run_forward))
+                times[(name, "forward+backward")].append(timed(run_forward_backward))
         print(f"  repeat {repeat + 1}/{repeats} done", file=sys.stderr)
     use_gemm("auto")
-    return {key: (min(values), statistics.median(values)) for key, values in times.items()}
+    return times
 
 
-def bench_gemm_floor(repeats: int, batch: int, steps: int) -> tuple[float, float, int]:
+def gemm_floor(batch: int, steps: int):
     """Time of the matrix products alone that any exact 2-round RMLSTM encoder must do, on ready-made random
-    inputs, through the fast path's GEMMs (its per-step packed GEMM, `mogrifier.linear` for the rest): per step
-    W_v h', W_ih x', W_hh h' (backward: their transposes); over all steps at once round 1's W_u x, the residual
+    inputs, through the fast path's GEMMs (its per-step packed GEMM, `mogrifier.linear` for the rest) and, like it,
+    with the products that share an operand fused: per step [W_v; W_hh] h' and W_ih x' (backward: dz [W_ih^T;
+    W_hh^T] and W_v^T); over all steps at once round 1's W_u x, the residual
     projection, the weight gradients and the second layer's input gradients. No element-wise work at all: the floor
-    under the fast path's forward and forward+backward times."""
+    under the fast path's forward and forward+backward times. Returns (forward, backward, per-step GEMM); run them
+    under `torch.no_grad()`."""
     config = RMLSTMConfig(frame_encoder=None, num_time_steps=steps)
     hidden = config.hidden_size
     sizes = [config.fused_feature_size] + [hidden] * (config.num_layers - 1)
     # the per-step GEMM the auto path measured for the first layer's weights (same shapes, same cache key)
-    first = [
-        torch.zeros(4 * hidden, sizes[0]),
-        torch.zeros(4 * hidden, hidden),
-        torch.zeros(sizes[0], hidden),
-    ]
+    first = [torch.zeros(4 * hidden, sizes[0]), torch.zeros(sizes[0] + 4 * hidden, hidden)]
     packing = mogrifier._packing(torch.zeros(1), batch, first)
     rows = steps * batch
 
@@ -138,8 +152,11 @@ def bench_gemm_floor(repeats: int, batch: int, steps: int) -> tuple[float, float
             "residual": torch.randn(hidden, size) if size != hidden else None,
         }
         weights.update({f"{name}_t": weights[name].t().contiguous() for name in ("ih", "hh", "v")})
+        # the products the fast path fuses: [W_v; W_hh] h' forward, dz [W_ih^T; W_hh^T] backward
+        weights["v_hh"] = torch.cat([weights["v"], weights["hh"]])
+        weights["ih_hh_t"] = torch.cat([weights["ih_t"], weights["hh_t"]])
         for name, w in weights.items():
-            if packing != mogrifier.NO_PACKING and name in ("ih", "hh", "v", "ih_t", "hh_t", "v_t"):
+            if packing != mogrifier.NO_PACKING and name in ("ih", "v_hh", "ih_hh_t", "v_t"):
                 weight_cache[id(w)] = mogrifier._pack([w], batch, packing)[0]
         layers.append((size, weights))
 
@@ -164,13 +181,13 @@ def bench_gemm_floor(repeats: int, batch: int, steps: int) -> tuple[float, float
             if w["residual"] is not None:
                 big(d["flat_x"], w["residual"])
             for _ in range(steps):
-                product(d["h"], w["v"]), product(d["x"], w["ih"]), product(d["h"], w["hh"])
+                product(d["h"], w["v_hh"]), product(d["x"], w["ih"])
 
     def backward():
         for index, (size, w) in enumerate(layers):
             d = data[size]
             for _ in range(steps):
-                product(d["dz"], w["hh_t"]), product(d["dz"], w["ih_t"]), product(d["x"], w["v_t"])
+                product(d["dz"], w["ih_hh_t"]), product(d["x"], w["v_t"])
             big(d["flat_dz_t"], d["flat_x"].t()), big(d["flat_dz_t"], d["flat_h"].t())  # dW_ih, dW_hh
             big(d["flat_x_t"], d["flat_h"].t())  # dW_v
             big(d["flat_h_t"], d["flat_x"].t())  # round 1's dW_u
@@ -179,11 +196,7 @@ def bench_gemm_floor(repeats: int, batch: int, steps: int) -> tuple[float, float
             if index > 0:  # the input gradient through round 1 (the per-step x gradient is in the loop)
                 big(d["flat_h"], w["u"].t())
 
-    with torch.no_grad():
-        forward(), backward()
-        forward_times = [timed(forward) for _ in range(repeats)]
-        backward_times = [timed(backward) for _ in range(repeats)]
-    return min(forward_times), min(forward_times) + min(backward_times), packing
+    return forward, backward, packing
 
 
 def synthetic_features(count: int, config: RMLSTMConfig, generator: torch.Generator) -> dict:
@@ -276,26 +289,32 @@ def main() -> None:
         CLOCK = time.process_time
     print(f"Clock: {args.clock}")
     print(f"Machine: {machine()}\n")
-    result = bench_recurrence(args.repeats, args.batch, args.steps)
+    times = bench_recurrence(args.repeats, args.batch, args.steps)
+    result = {key: (min(values), statistics.median(values)) for key, values in times.items()}
+    packing = gemm_floor(args.batch, args.steps)[2]
+
+    def paired(name: str, base: str, mode: str) -> float:
+        """The median over rounds of name's time ÷ base's time in the same round (robust to a machine whose
+        speed drifts between rounds)."""
+        return statistics.median(a / b for a, b in zip(times[(name, mode)], times[(base, mode)]))
+
     print(
         f"Recurrence: batch {args.batch}, T = {args.steps}, input {RMLSTMConfig().fused_feature_size}, hidden 256, "
-        f"2 layers, 2 mogrifier rounds; ms, min over {args.repeats} repeats (median)\n"
+        f"2 layers, 2 mogrifier rounds; ms, min over {args.repeats} round-robin rounds (median); ratios: min ÷ min "
+        f"[median over rounds of the ratio within a round]\n"
     )
     print("| variant | forward | forward+backward | fwd vs nn.LSTM | fwd+bwd vs nn.LSTM |")
     print("|---|---|---|---|---|")
     base_f = result[("nn.LSTM", "forward")][0]
     base_fb = result[("nn.LSTM", "forward+backward")][0]
-    for name in VARIANTS:
+    for name in [*VARIANTS, FLOOR]:
         (f_min, f_med), (fb_min, fb_med) = result[(name, "forward")], result[(name, "forward+backward")]
         print(
             f"| {name} | {f_min * 1e3:.0f} ({f_med * 1e3:.0f}) | {fb_min * 1e3:.0f} ({fb_med * 1e3:.0f}) | "
-            f"{f_min / base_f:.2f}× | {fb_min / base_fb:.2f}× |"
+            f"{f_min / base_f:.2f}× [{paired(name, 'nn.LSTM', 'forward'):.2f}×] | "
+            f"{fb_min / base_fb:.2f}× [{paired(name, 'nn.LSTM', 'forward+backward'):.2f}×] |"
         )
-    floor_f, floor_fb, packing = bench_gemm_floor(args.repeats, args.batch, args.steps)
-    print(
-        f"| GEMM-only floor (the products alone) | {floor_f * 1e3:.0f} | {floor_fb * 1e3:.0f} | "
-        f"{floor_f / base_f:.2f}× | {floor_fb / base_fb:.2f}× |"
-    )
+    floor_f, floor_fb = result[(FLOOR, "forward")][0], result[(FLOOR, "forward+backward")][0]
     fast_f = result[(FAST, "forward")][0]
     fast_fb = result[(FAST, "forward+backward")][0]
     names = {code: name for name, code in mogrifier._PACKING_CODES.items()}
@@ -304,7 +323,8 @@ def main() -> None:
     )
     print(
         f"Auto path vs nn.LSTM: forward {fast_f / base_f:.2f}×, forward+backward {fast_fb / base_fb:.2f}× "
-        f"(target ≤ 1.5× fwd+bwd); vs the GEMM-only floor: {fast_fb / floor_fb:.2f}× (target ≤ 1.25×)."
+        f"[{paired(FAST, 'nn.LSTM', 'forward+backward'):.2f}×] (target ≤ 1.5× fwd+bwd); vs the GEMM-only floor: "
+        f"{fast_fb / floor_fb:.2f}× [{paired(FAST, FLOOR, 'forward+backward'):.2f}×] (target ≤ 1.25×)."
     )
     eager_f = result[("RMLSTM eager per-step", "forward")][0]
     eager_fb = result[("RMLSTM eager per-step", "forward+backward")][0]

@@ -312,7 +312,7 @@ def _recurrence_forward(
     """x: (T, B, input), or (T, B, 4H) = W_ih x + b when `hoisted`; gate1: (T, B, H) σ(W_1 x + b_1) or empty.
 
     `packed`: [W_ih, W_hh, W_2, W_3, ...] packed for the GEMM `packing` (see `_linear`), or empty for torch.mm.
-    `fused` (an even number of rounds, see `_fused_step_weights`): the last round's weight is [W_R; W_hh] and its
+    `fused` (an even number of rounds, see `_run_forward`): the last round's weight is [W_R; W_hh] and its
     bias [b_R; b], so that W_R h' and W_hh h' + b are one product; W_hh and b are then not read.
     Returns the hidden states (T, B, H) and, with `save`, the activations the backward pass needs.
     """
@@ -338,17 +338,31 @@ def _recurrence_forward(
         round_gates = [
             x.new_empty(steps, batch, input_size if k % 2 == 0 else hidden) for k in range(2, rounds + 1)
         ]
+    # every (time, ·) buffer as a list of per-step views, made once: indexing a list in the loop costs less than a
+    # tensor select (and two slices for a gate) per step
+    x_steps = x.unbind(0)
+    gate1_steps = gate1.unbind(0) if rounds >= 1 else x_steps
+    act_steps = activations.unbind(0)
+    i_steps = activations.narrow(2, 0, hidden).unbind(0)
+    f_steps = activations.narrow(2, hidden, hidden).unbind(0)
+    g_steps = activations.narrow(2, 2 * hidden, hidden).unbind(0)
+    o_steps = activations.narrow(2, 3 * hidden, hidden).unbind(0)
+    cell_steps = cells.unbind(0)
+    tanh_steps = tanh_cells.unbind(0)
+    out_steps = outputs.unbind(0)
+    h_version_steps = [version.unbind(0) for version in h_versions]
+    x_version_steps = [version.unbind(0) for version in x_versions]
+    gate_steps = [gate.unbind(0) for gate in round_gates]
     h = x.new_zeros(batch, hidden)
     c = x.new_zeros(batch, hidden)
     for t in range(steps):
-        xt = x[t]
+        xt = x_steps[t]
         hh = empty  # W_hh h' + b, when fused into the last round's product
         if rounds >= 1:  # round 1 (eqs. 8–9) with the gate hoisted: h' = h + 2·h⊙σ(W_1 x_t + b_1)
-            gate1_t = gate1[t]
             h = (
-                torch.addcmul(h, h, gate1_t, value=2.0, out=h_versions[1][t])
+                torch.addcmul(h, h, gate1_steps[t], value=2.0, out=h_version_steps[1][t])
                 if save
-                else torch.addcmul(h, h, gate1_t, value=2.0)
+                else torch.addcmul(h, h, gate1_steps[t], value=2.0)
             )
         for k in range(2, rounds + 1):
             if k % 2 == 0:
@@ -356,11 +370,11 @@ def _recurrence_forward(
                     h, round_weights[k - 2], packed_rounds[k - 2], round_biases[k - 2], packing
                 )  # (B, input), or (B, input + 4H) when fused
                 if fused and k == rounds:
-                    hh = pre[:, input_size:]
-                    pre = pre[:, :input_size]
+                    hh = pre.narrow(1, input_size, 4 * hidden)
+                    pre = pre.narrow(1, 0, input_size)
                 if save:  # written straight into the saved buffers
-                    gate = torch.sigmoid(pre, out=round_gates[k - 2][t])
-                    xt = torch.addcmul(xt, xt, gate, value=2.0, out=x_versions[k // 2][t])
+                    gate = torch.sigmoid(pre, out=gate_steps[k - 2][t])
+                    xt = torch.addcmul(xt, xt, gate, value=2.0, out=x_version_steps[k // 2][t])
                 else:
                     xt = torch.addcmul(xt, xt, torch.sigmoid(pre), value=2.0)  # eqs. 10–11: x + 2·x⊙v
             else:
@@ -368,8 +382,8 @@ def _recurrence_forward(
                     xt, round_weights[k - 2], packed_rounds[k - 2], round_biases[k - 2], packing
                 )  # (B, H)
                 if save:
-                    gate = torch.sigmoid(pre, out=round_gates[k - 2][t])
-                    h = torch.addcmul(h, h, gate, value=2.0, out=h_versions[(k + 1) // 2][t])
+                    gate = torch.sigmoid(pre, out=gate_steps[k - 2][t])
+                    h = torch.addcmul(h, h, gate, value=2.0, out=h_version_steps[(k + 1) // 2][t])
                 else:
                     h = torch.addcmul(h, h, torch.sigmoid(pre), value=2.0)  # eqs. 8–9: h + 2·h⊙u
         if hoisted:
@@ -380,14 +394,10 @@ def _recurrence_forward(
             z = _linear_add(
                 _linear(xt, weight_ih, packed_ih, bias, packing), h, weight_hh, packed_hh, packing
             )  # (B, 4H)
-        act = activations[t]
-        torch.sigmoid(z, out=act)
-        torch.tanh(z[:, 2 * hidden : 3 * hidden], out=act[:, 2 * hidden : 3 * hidden])
-        c = torch.addcmul(
-            act[:, hidden : 2 * hidden] * c, act[:, :hidden], act[:, 2 * hidden : 3 * hidden], out=cells[t]
-        )
-        tanh_c = torch.tanh(c, out=tanh_cells[t])
-        h = torch.mul(act[:, 3 * hidden :], tanh_c, out=outputs[t])
+        torch.sigmoid(z, out=act_steps[t])
+        g_t = torch.tanh(z.narrow(1, 2 * hidden, hidden), out=g_steps[t])
+        c = torch.addcmul(f_steps[t] * c, i_steps[t], g_t, out=cell_steps[t])
+        h = torch.mul(o_steps[t], torch.tanh(c, out=tanh_steps[t]), out=out_steps[t])
     saved: list[torch.Tensor] = []
     if save:
         h_versions[0][0].zero_()
@@ -473,44 +483,60 @@ def _recurrence_backward(
     packed_ih = packed[0] if len(packed) > 0 else empty
     packed_hh = packed[1] if len(packed) > 0 else empty
     packed_rounds = packed[2:] if len(packed) > 0 else [empty for _ in round_weights_t]
+    # per-step views, made once (see `_recurrence_forward`)
+    grad_output_steps = grad_outputs.unbind(0)
+    out_to_cell_steps = out_to_cell.unbind(0)
+    out_to_z_steps = out_to_z.unbind(0)
+    cell_to_z_steps = cell_to_z.unbind(0)
+    f_steps = f.unbind(0)
+    dz_steps = grad_z.view(steps, batch, 4 * hidden).unbind(0)
+    dz_cell_steps = grad_z.narrow(2, 0, 3).unbind(0)  # (B, 3, H): dz_i, dz_f, dz_g
+    dz_out_steps = grad_z.select(2, 3).unbind(0)  # (B, H): dz_o
+    h_version_steps = [version.unbind(0) for version in h_versions]
+    x_version_steps = [version.unbind(0) for version in x_versions]
+    gate_steps = [gate.unbind(0) for gate in round_gates]
+    grad_pre_steps = [pre.unbind(0) for pre in grad_pre]
+    grad_x_steps = grad_x.unbind(0) if need_grad_x and not hoisted else grad_output_steps
+    gate1_steps = gate1.unbind(0) if rounds >= 1 else grad_output_steps
+    grad_gate1_steps = grad_gate1.unbind(0) if rounds >= 1 else grad_output_steps
     dh = grad_outputs.new_zeros(batch, hidden)
     dc = grad_outputs.new_zeros(batch, hidden)
     for t in range(steps - 1, -1, -1):
-        dh = dh + grad_outputs[t]
-        dc = torch.addcmul(dc, dh, out_to_cell[t])
-        dc_next = dc * f[t]  # read f_t before dz_t overwrites it
-        dz = grad_z[t]  # (B, 4, H)
-        torch.mul(dc.unsqueeze(1), cell_to_z[t], out=dz[:, :3])
-        torch.mul(dh, out_to_z[t], out=dz[:, 3])
+        dh = dh + grad_output_steps[t]
+        dc = torch.addcmul(dc, dh, out_to_cell_steps[t])
+        dc_next = dc * f_steps[t]  # read f_t before dz_t overwrites it
+        torch.mul(dc.unsqueeze(1), cell_to_z_steps[t], out=dz_cell_steps[t])
+        torch.mul(dh, out_to_z_steps[t], out=dz_out_steps[t])
         dc = dc_next
-        dz_flat = dz.view(batch, 4 * hidden)
+        dz_flat = dz_steps[t]  # (B, 4H)
         if fused:  # (B, input + H): the gradients of the last x- and h-versions
             both = _linear(dz_flat, weight_ih_t, packed_ih, None, packing)
-            dx_version = both[:, :input_size]
-            dh_version = both[:, input_size:]
+            dx_version = both.narrow(1, 0, input_size)
+            dh_version = both.narrow(1, input_size, hidden)
         else:
             dh_version = _linear(dz_flat, weight_hh_t, packed_hh, None, packing)  # (B, H)
             dx_version = (
                 _linear(dz_flat, weight_ih_t, packed_ih, None, packing) if not hoisted else dz_flat
             )  # (B, input)
         for k in range(rounds, 1, -1):  # round k: new = old + 2·old⊙σ(pre), σ(pre) = gate
-            gate = round_gates[k - 2][t]
+            gate = gate_steps[k - 2][t]
             if k % 2 == 0:  # x-rounds: old is an x-version, the incoming gradient dx_version
-                old = x_versions[k // 2 - 1][t]
+                old = x_version_steps[k // 2 - 1][t]
                 upstream = dx_version
             else:  # h-rounds
-                old = h_versions[(k - 1) // 2][t]
+                old = h_version_steps[(k - 1) // 2][t]
                 upstream = dh_version
             if k == 2:  # ∂/∂old = upstream ⊙ (1 + 2·gate): the input gradient, only when asked for
                 down = (
-                    torch.addcmul(upstream, upstream, gate, value=2.0, out=grad_x[t])
+                    torch.addcmul(upstream, upstream, gate, value=2.0, out=grad_x_steps[t])
                     if need_grad_x
                     else upstream
                 )
             else:
                 down = torch.addcmul(upstream, upstream, gate, value=2.0)
             slope = torch.addcmul(gate, gate, gate, value=-2.0).add_(gate)  # 2·σ' = 2·(gate − gate²)
-            pre = torch.mul(upstream, old, out=grad_pre[k - 2][t])  # ∂/∂pre = upstream ⊙ old ⊙ 2σ'(pre)
+            # ∂/∂pre = upstream ⊙ old ⊙ 2σ'(pre), written over the gate (read above)
+            pre = torch.mul(upstream, old, out=grad_pre_steps[k - 2][t])
             pre.mul_(slope)
             if k % 2 == 0:
                 dx_version = down
@@ -523,8 +549,8 @@ def _recurrence_backward(
                     dx_version, pre, round_weights_t[k - 2], packed_rounds[k - 2], packing
                 )
         if rounds >= 1:  # round 1: h' = h ⊙ (1 + 2·gate1); ∂/∂gate1 = 2·h ⊙ dh' (the 2 after the loop)
-            torch.mul(dh_version, h_versions[0][t], out=grad_gate1[t])
-            dh_version = torch.addcmul(dh_version, dh_version, gate1[t], value=2.0)
+            torch.mul(dh_version, h_version_steps[0][t], out=grad_gate1_steps[t])
+            dh_version = torch.addcmul(dh_version, dh_version, gate1_steps[t], value=2.0)
         dh = dh_version
     if rounds >= 1:
         grad_gate1.mul_(2.0)
