@@ -15,9 +15,13 @@ use the fused cuDNN/oneDNN LSTM kernels (its input is gated by the previous stat
   matrix product; with fewer than 2 rounds x' = x, so the LSTM input projection W_ih x_t is hoisted too. (With 2+
   rounds W_ih x'_t needs x'_t, which depends on h; splitting W_ih x' = W_ih x + 2 W_ih (x⊙v) does not remove
   the per-step product, so it is not done.)
+- products that share an operand are one product: with an even number of rounds the last round's W_R h' and the
+  LSTM's W_hh h' + b ([W_R; W_hh] h'), and backward dz·[W_ih^T; W_hh^T] (a wider GEMM call costs less than two);
 - the forward loop records no autograd graph; the backward loop keeps only the per-step products that the
-  recurrence needs (dz·W_hh, dz·W_ih, the gates' input gradients) and computes every weight gradient after the
-  loop as one large matrix product over all time steps (instead of T small rank-`batch` updates);
+  recurrence needs (dz·W_ih, dz·W_hh, the gates' input gradients) and computes every weight gradient after the
+  loop as one large matrix product over all time steps (instead of T small rank-`batch` updates), transposing
+  (copying) the narrower of its two operands; the input's gradient is computed only when the input needs one
+  (features from a frozen encoder do not);
 - the per-step products go through the GEMM measured fastest on this machine for their dtype, batch and shapes
   (`PACKED_GEMM`): oneDNN's linear with weights reordered once per sequence (float32, bf16), MKL's packed GEMM
   (float32), or `torch.mm`; measured once and cached per machine (`acceleration.measured_choice`), never chosen by
@@ -25,7 +29,10 @@ use the fused cuDNN/oneDNN LSTM kernels (its input is gated by the previous stat
   through oneDNN where that measured faster than `F.linear` ([`linear`]; the weight gradients whenever the per-step
   products use oneDNN). The private operators are feature-checked
   (`acceleration.private_op`) with `torch.mm`/`F.linear` as the public fallback;
-- outputs and saved activations live in preallocated (time, batch, ·) buffers written by index;
+- outputs and saved activations live in preallocated (time, batch, ·) buffers written by index, read in the loops
+  through per-step views made once; the input is read time-major through a transposed view (no copy); the
+  backward pass writes its factors and gradients over the saved buffers once it has read them (fewer fresh
+  buffers: each fresh page costs a page fault on first touch);
 - the loops run compiled by TorchScript (plain Python if that is unavailable): nothing is compiled on the user's
   machine (C++ loops were measured and retired: after the changes above they were slower, BENCHMARKS.md);
 - any dtype: the model's (float32, bf16, fp16, float64), or under autocast the autocast dtype (the weights cast
