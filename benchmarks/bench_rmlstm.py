@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import platform
 import statistics
 import sys
 import time
@@ -27,6 +26,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from bench_pipeline import machine  # noqa: E402  (CPU model, flags, threads, load)
 
 from hf_emotion.models import acceleration, mogrifier  # noqa: E402
 from hf_emotion.models.configuration_rmlstm import RMLSTMConfig  # noqa: E402
@@ -250,20 +251,6 @@ def bench_table5(batch: int = 32) -> dict:
         results[cell_type] = (epoch, per_sample, batched)
         print(f"  {cell_type} done", file=sys.stderr)
     return results
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"load average {load:.1f}"
-    )
 
 
 def main() -> None:
