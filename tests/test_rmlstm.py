@@ -171,7 +171,7 @@ PACKINGS = {"onednn": mogrifier.ONEDNN_PACKING, "mkl": mogrifier.MKL_PACKING}
 
 
 @pytest.mark.parametrize("gemm", ["onednn", "mkl"])
-@pytest.mark.parametrize("rounds", [1, 2, 3])
+@pytest.mark.parametrize("rounds", [1, 2, 3, 4])
 def test_packed_gemm_paths_match_eager_loop_in_float32(rounds, gemm, loops, monkeypatch):
     monkeypatch.setattr(mogrifier, "PACKED_GEMM", gemm)
     if mogrifier._packing(torch.zeros(1), 4, [torch.zeros(8, 20)]) != PACKINGS[gemm]:
