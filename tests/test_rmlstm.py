@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 import torch
@@ -165,6 +166,43 @@ def test_fast_recurrence_without_input_gradient_matches_eager_loop(rounds, loops
     got_grads = torch.autograd.grad((got * weight).sum(), params)
     for got_grad, expected_grad in zip(got_grads, expected_grads):
         torch.testing.assert_close(got_grad, expected_grad, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("cache_bytes", [mogrifier.WORKSPACE_CACHE_BYTES, 0])
+@pytest.mark.parametrize("rounds", [1, 2, 3])
+def test_reused_workspaces_never_change_a_result_still_in_use(rounds, cache_bytes, loops, monkeypatch):
+    """The recurrence reuses its finished buffers on the next sequence of the same sizes. Two graphs alive at once
+    (backward in reverse order), a gradient kept across later calls, an inference output kept across a training
+    step: each still equals the eager loop's value afterwards."""
+    monkeypatch.setattr(mogrifier, "WORKSPACE_CACHE_BYTES", cache_bytes)
+    monkeypatch.setattr(mogrifier, "_CACHE", threading.local())
+    cell = RMLSTMCell(6, 4, rounds).double()
+    for gate in cell.mogrifier:
+        nn.init.normal_(gate.weight, std=0.5)
+    params = list(cell.parameters())
+
+    def reference(x):  # the eager loop's output and gradients (input first)
+        out = cell.forward_sequence_eager(x)
+        return out.detach(), torch.autograd.grad(out.sum(), [x, *params])
+
+    inputs = [torch.randn(2, 5, 6, dtype=torch.double, requires_grad=True) for _ in range(3)]
+    expected = [reference(x) for x in inputs]
+    first, second = (mogrifier_lstm_sequence(cell, x) for x in inputs[:2])  # both graphs alive
+    second_grads = torch.autograd.grad(second.sum(), [inputs[1], *params])
+    first_grads = torch.autograd.grad(first.sum(), [inputs[0], *params])
+    with torch.no_grad():
+        inference = mogrifier_lstm_sequence(cell, inputs[2])
+    third_grads = torch.autograd.grad(mogrifier_lstm_sequence(cell, inputs[2]).sum(), [inputs[2], *params])
+    with torch.no_grad():
+        mogrifier_lstm_sequence(cell, inputs[0])  # reuses whatever is cached
+    for got, grads, (want, want_grads) in zip(
+        (first, second, inference), (first_grads, second_grads, third_grads), expected
+    ):
+        torch.testing.assert_close(got.detach(), want, rtol=0, atol=1e-12)
+        for got_grad, want_grad in zip(grads, want_grads):
+            torch.testing.assert_close(got_grad, want_grad, rtol=0, atol=1e-12)
+    cached = getattr(mogrifier._CACHE, "free", [])
+    assert (len(cached) > 0) == (cache_bytes > 0)  # the cache was really used (or, at 0, never)
 
 
 PACKINGS = {"onednn": mogrifier.ONEDNN_PACKING, "mkl": mogrifier.MKL_PACKING}

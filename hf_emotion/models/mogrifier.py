@@ -31,8 +31,9 @@ use the fused cuDNN/oneDNN LSTM kernels (its input is gated by the previous stat
   (`acceleration.private_op`) with `torch.mm`/`F.linear` as the public fallback;
 - outputs and saved activations live in preallocated (time, batch, ·) buffers written by index, read in the loops
   through per-step views made once; the input is read time-major through a transposed view (no copy); the
-  backward pass writes its factors and gradients over the saved buffers once it has read them (fewer fresh
-  buffers: each fresh page costs a page fault on first touch);
+  backward pass writes its factors and gradients over the saved buffers once it has read them, and finished
+  buffers are reused by the next sequence of the same sizes (`WORKSPACE_CACHE_BYTES`): each fresh page costs a
+  page fault on its first touch;
 - the loops run compiled by TorchScript (plain Python if that is unavailable): nothing is compiled on the user's
   machine (C++ loops were measured and retired: after the changes above they were slower, BENCHMARKS.md);
 - any dtype: the model's (float32, bf16, fp16, float64), or under autocast the autocast dtype (the weights cast
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import warnings
 from typing import Optional
 
@@ -315,21 +317,21 @@ def _recurrence_forward(
     hoisted: bool,
     save: bool,
     fused: bool,
+    buffers: list[torch.Tensor],
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """x: (T, B, input), or (T, B, 4H) = W_ih x + b when `hoisted`; gate1: (T, B, H) σ(W_1 x + b_1) or empty.
 
     `packed`: [W_ih, W_hh, W_2, W_3, ...] packed for the GEMM `packing` (see `_linear`), or empty for torch.mm.
     `fused` (an even number of rounds, see `_run_forward`): the last round's weight is [W_R; W_hh] and its
     bias [b_R; b], so that W_R h' and W_hh h' + b are one product; W_hh and b are then not read.
+    `buffers` (see `_forward_buffers`): [outputs, activations (σ(i), σ(f), tanh(g), σ(o)), cells, tanh(cells)] and,
+    with `save`, the h-versions, the x-versions after the first and the gates of rounds ≥ 2; (T, B, ·), uninitialised.
     Returns the hidden states (T, B, H) and, with `save`, the activations the backward pass needs.
     """
     steps, batch, input_size = x.shape[0], x.shape[1], x.shape[2]
     hidden = weight_hh.shape[1]
     rounds = (1 + len(round_weights)) if gate1.numel() > 0 else 0
-    outputs = x.new_empty(steps, batch, hidden)
-    activations = x.new_empty(steps, batch, 4 * hidden)  # σ(i), σ(f), tanh(g), σ(o)
-    cells = x.new_empty(steps, batch, hidden)
-    tanh_cells = x.new_empty(steps, batch, hidden)
+    outputs, activations, cells, tanh_cells = buffers[0], buffers[1], buffers[2], buffers[3]
     empty = x.new_empty(0)
     packed_ih = packed[0] if len(packed) > 0 else empty
     packed_hh = packed[1] if len(packed) > 0 else empty
@@ -340,11 +342,10 @@ def _recurrence_forward(
     x_versions: list[torch.Tensor] = []
     round_gates: list[torch.Tensor] = []
     if save:
-        h_versions = [x.new_empty(steps, batch, hidden) for _ in range((rounds + 1) // 2 + 1)]
-        x_versions = [x] + [x.new_empty(x.shape) for _ in range(rounds // 2)]
-        round_gates = [
-            x.new_empty(steps, batch, input_size if k % 2 == 0 else hidden) for k in range(2, rounds + 1)
-        ]
+        num_h = (rounds + 1) // 2 + 1
+        h_versions = buffers[4 : 4 + num_h]
+        x_versions = [x] + buffers[4 + num_h : 4 + num_h + rounds // 2]
+        round_gates = buffers[4 + num_h + rounds // 2 :]
     # every (time, ·) buffer as a list of per-step views, made once: indexing a list in the loop costs less than a
     # tensor select (and two slices for a gate) per step
     x_steps = x.unbind(0)
@@ -439,10 +440,12 @@ def _recurrence_backward(
     hoisted: bool,
     need_grad_x: bool,
     fused: bool,
+    cell_to_z: torch.Tensor,
 ) -> list[torch.Tensor]:
     """Backpropagation through time. Returns [dx, dgate1, dW_ih, dW_hh, dbias] + dW_k + db_k (k ≥ 2); dx is
     empty when not `need_grad_x` (and not `hoisted`, where it is the gradient of W_ih x + b, always needed).
     `fused` (not `hoisted`): `weight_ih_t` is [W_ih^T; W_hh^T], so that dz·W_ih and dz·W_hh are one product.
+    `cell_to_z`: an uninitialised (T, B, 3, H) buffer for ∂c_t/∂(z_i, z_f, z_g).
 
     The weights come transposed (W_ih^T, W_hh^T, W_k^T): the recurrence multiplies gradients by W, and
     `packed` holds their copies packed for the GEMM `packing` (or is empty for torch.mm).
@@ -467,7 +470,6 @@ def _recurrence_backward(
     o = activations[:, :, 3 * hidden :]
     # The per-step factors, for all steps at once. The saved buffers are this backward's alone (it runs once), so
     # they are overwritten as soon as they are read: fewer fresh (time, batch, ·) buffers, fewer page faults.
-    cell_to_z = grad_outputs.new_empty(steps, batch, 3, hidden)  # ∂c_t/∂(z_i, z_f, z_g)
     i_slope = torch.addcmul(i, i, i, value=-1.0, out=cell_to_z[:, :, 0])  # σ' = i − i²
     i_slope.mul_(g)
     f_slope = torch.addcmul(f[1:], f[1:], f[1:], value=-1.0, out=cell_to_z[1:, :, 1])
@@ -622,6 +624,61 @@ def _loops(device: torch.device, dtype: torch.dtype):
     return _COMPILED["forward"], _COMPILED["backward"]
 
 
+WORKSPACE_CACHE_BYTES = 256 << 20
+"""The most bytes of finished workspaces (see `_workspace`) each thread keeps for the next sequence of the same
+sizes; 0 keeps none."""
+_CACHE = threading.local()
+
+
+def _workspace(like: torch.Tensor, shapes: list[tuple[int, ...]]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Uninitialised tensors of `shapes` (like's dtype and device) as views of one flat allocation, returned with
+    it. On CPU the allocation is a finished one of the same size from this thread's cache where there is one: a
+    fresh buffer costs a page fault per 4 kB page on its first touch (tens of thousands per training step here,
+    each microseconds in a virtual machine), a reused one none. Give it back with `_finished` once nothing reads
+    it."""
+    sizes = [math.prod(shape) for shape in shapes]
+    total = sum(sizes)
+    flat = None
+    cached = getattr(_CACHE, "free", [])
+    for index, candidate in enumerate(cached):
+        if candidate.numel() == total and candidate.dtype == like.dtype and candidate.device == like.device:
+            flat = cached.pop(index)
+            break
+    if flat is None:
+        flat = like.new_empty(total)
+    views, start = [], 0
+    for size, shape in zip(sizes, shapes):
+        views.append(flat.narrow(0, start, size).view(shape))
+        start += size
+    return flat, views
+
+
+def _finished(flat: Optional[torch.Tensor]) -> None:
+    """Put a workspace nothing reads any more into this thread's cache (CPU only: CUDA's allocator caches), the
+    oldest ones leaving it beyond `WORKSPACE_CACHE_BYTES`."""
+    if flat is None or flat.device.type != "cpu" or WORKSPACE_CACHE_BYTES <= 0:
+        return
+    cached = _CACHE.__dict__.setdefault("free", [])
+    cached.append(flat)
+    while cached and sum(t.nbytes for t in cached) > WORKSPACE_CACHE_BYTES:
+        cached.pop(0)
+
+
+def _forward_buffers(
+    x: torch.Tensor, hidden: int, rounds: int, save: bool
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The forward loop's (T, B, ·) buffers (see `_recurrence_forward`): the outputs on their own (the caller keeps
+    them), the rest in one workspace, returned first."""
+    steps, batch, input_size = x.shape[0], x.shape[1], x.shape[2]
+    shapes = [(steps, batch, 4 * hidden), (steps, batch, hidden), (steps, batch, hidden)]
+    if save:
+        shapes += [(steps, batch, hidden)] * ((rounds + 1) // 2 + 1)  # h-versions
+        shapes += [(steps, batch, input_size)] * (rounds // 2)  # x-versions after the first
+        shapes += [(steps, batch, input_size if k % 2 == 0 else hidden) for k in range(2, rounds + 1)]
+    flat, views = _workspace(x, shapes)
+    return flat, [x.new_empty(steps, batch, hidden)] + views
+
+
 def _run_forward(
     x, gate1, weight_ih, weight_hh, bias, round_weights, round_biases, hoisted: bool, save: bool
 ):
@@ -639,7 +696,9 @@ def _run_forward(
     packed = _pack(products, batch, packing)
     if fused and packed:
         packed.insert(1, x.new_empty(0))  # W_hh is not multiplied on its own
-    return forward_loop(
+    rounds = (1 + len(round_weights)) if gate1.numel() > 0 else 0
+    flat, buffers = _forward_buffers(x, weight_hh.shape[1], rounds, save)
+    outputs, saved = forward_loop(
         x,
         gate1,
         weight_ih,
@@ -652,7 +711,9 @@ def _run_forward(
         hoisted,
         save,
         fused,
+        buffers,
     )
+    return outputs, saved, flat
 
 
 class _MogrifierRecurrence(torch.autograd.Function):
@@ -660,9 +721,11 @@ class _MogrifierRecurrence(torch.autograd.Function):
     def forward(ctx, hoisted: bool, num_extra: int, x, gate1, weight_ih, weight_hh, bias, *round_params):
         round_weights = list(round_params[:num_extra])
         round_biases = list(round_params[num_extra:])
-        outputs, saved = _run_forward(
+        outputs, saved, workspace = _run_forward(
             x, gate1, weight_ih, weight_hh, bias, round_weights, round_biases, hoisted, True
         )
+        # reusable after the backward pass, unless its activations become the input's gradient (hoisted)
+        ctx.workspace = None if hoisted else workspace
         ctx.hoisted = hoisted
         ctx.num_extra = num_extra
         ctx.buffers = saved  # intermediates of the loop, not inputs or outputs
@@ -687,6 +750,8 @@ class _MogrifierRecurrence(torch.autograd.Function):
         packed = _pack(products, grad_outputs.shape[1], packing)
         if fused and packed:
             packed.insert(1, grad_outputs.new_empty(0))
+        steps, batch, hidden = grad_outputs.shape
+        cell_to_z_workspace, (cell_to_z,) = _workspace(grad_outputs, [(steps, batch, 3, hidden)])
         grads = backward_loop(
             grad_outputs,
             gate1,
@@ -699,8 +764,12 @@ class _MogrifierRecurrence(torch.autograd.Function):
             ctx.hoisted,
             ctx.needs_input_grad[2],
             fused,
+            cell_to_z,
         )
         ctx.buffers = None
+        _finished(cell_to_z_workspace)
+        _finished(ctx.workspace)
+        ctx.workspace = None
         grad_x, grad_gate1, grad_weight_ih, grad_weight_hh, grad_bias = grads[:5]
         if ctx.hoisted:
             grad_weight_ih = grad_bias = None
@@ -746,9 +815,10 @@ def _sequence(cell: RMLSTMCell, x: torch.Tensor) -> torch.Tensor:
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         outputs = _MogrifierRecurrence.apply(hoisted, len(round_weights), *tensors)
     else:
-        outputs, _ = _run_forward(
+        outputs, _, workspace = _run_forward(
             x_time, gate1, weight_ih, weight_hh, bias, round_weights, round_biases, hoisted, False
         )
+        _finished(workspace)
     return outputs.transpose(0, 1)  # (batch, time, hidden)
 
 
