@@ -607,7 +607,7 @@ unavailable) or `"python"`. Both compute the same values; set it to compare them
 _COMPILED: dict[str, object] = {}
 
 
-def _loops(device: torch.device, dtype: torch.dtype):
+def _loops():
     """The forward and backward loops (see `LOOPS`); the same for every device and dtype."""
     if LOOPS == "python":
         return _recurrence_forward, _recurrence_backward
@@ -685,7 +685,7 @@ def _run_forward(
     """The forward loop with its per-step products packed (and fused, see `_recurrence_forward`): with an even
     number of rounds the last round's W_R h' and the LSTM's W_hh h' + b are one product with [W_R; W_hh] (one
     call of a wider GEMM is faster than two)."""
-    forward_loop, _ = _loops(x.device, x.dtype)
+    forward_loop, _ = _loops()
     batch = x.shape[1]
     fused = not hoisted and len(round_weights) % 2 == 1  # rounds = 1 + len(round_weights), even
     if fused:
@@ -737,7 +737,7 @@ class _MogrifierRecurrence(torch.autograd.Function):
     def backward(ctx, grad_outputs):
         gate1, weight_ih, weight_hh, *round_weights = ctx.saved_tensors
         grad_outputs = grad_outputs.contiguous().to(weight_hh.dtype)
-        _, backward_loop = _loops(grad_outputs.device, grad_outputs.dtype)
+        _, backward_loop = _loops()
         fused = not ctx.hoisted  # dz·W_ih and dz·W_hh as one product with [W_ih^T; W_hh^T]
         transposed = [weight_ih.t(), weight_hh.t()] + [w.t() for w in round_weights]
         if fused:
