@@ -679,6 +679,21 @@ def _forward_buffers(
     return flat, [x.new_empty(steps, batch, hidden)] + views
 
 
+def _packed_step_weights(
+    like: torch.Tensor, weights: list[torch.Tensor], fused: bool
+) -> tuple[int, list[torch.Tensor]]:
+    """The per-step GEMM (`_packing`) and packed copies (`_pack`) of the loops' weights [first, W_hh, rounds...]
+    for `like`'s (T, B, ·) rows; `fused`: W_hh is only multiplied inside the fused product, so it is neither
+    measured nor packed (an empty placeholder keeps the loops' indices)."""
+    products = weights[:1] + weights[2:] if fused else weights
+    batch = like.shape[1]
+    packing = _packing(like, batch, products)
+    packed = _pack(products, batch, packing)
+    if fused and packed:
+        packed.insert(1, like.new_empty(0))
+    return packing, packed
+
+
 def _run_forward(
     x, gate1, weight_ih, weight_hh, bias, round_weights, round_biases, hoisted: bool, save: bool
 ):
@@ -686,16 +701,11 @@ def _run_forward(
     number of rounds the last round's W_R h' and the LSTM's W_hh h' + b are one product with [W_R; W_hh] (one
     call of a wider GEMM is faster than two)."""
     forward_loop, _ = _loops()
-    batch = x.shape[1]
     fused = not hoisted and len(round_weights) % 2 == 1  # rounds = 1 + len(round_weights), even
     if fused:
         round_weights = round_weights[:-1] + [torch.cat([round_weights[-1], weight_hh])]
         round_biases = round_biases[:-1] + [torch.cat([round_biases[-1], bias])]
-    products = [weight_ih, *round_weights] if fused else [weight_ih, weight_hh, *round_weights]
-    packing = _packing(x, batch, products)
-    packed = _pack(products, batch, packing)
-    if fused and packed:
-        packed.insert(1, x.new_empty(0))  # W_hh is not multiplied on its own
+    packing, packed = _packed_step_weights(x, [weight_ih, weight_hh, *round_weights], fused)
     rounds = (1 + len(round_weights)) if gate1.numel() > 0 else 0
     flat, buffers = _forward_buffers(x, weight_hh.shape[1], rounds, save)
     outputs, saved = forward_loop(
@@ -742,14 +752,9 @@ class _MogrifierRecurrence(torch.autograd.Function):
         transposed = [weight_ih.t(), weight_hh.t()] + [w.t() for w in round_weights]
         if fused:
             transposed[0] = torch.cat([transposed[0], transposed[1]])  # (input + H, 4H)
-        products = [transposed[0]] + transposed[2:] if fused else transposed
-        packing = _packing(grad_outputs, grad_outputs.shape[1], products)
+        packing, packed = _packed_step_weights(grad_outputs, transposed, fused)
         if packing != NO_PACKING:
             transposed = [w.contiguous() for w in transposed]
-            products = [transposed[0]] + transposed[2:] if fused else transposed
-        packed = _pack(products, grad_outputs.shape[1], packing)
-        if fused and packed:
-            packed.insert(1, grad_outputs.new_empty(0))
         steps, batch, hidden = grad_outputs.shape
         cell_to_z_workspace, (cell_to_z,) = _workspace(grad_outputs, [(steps, batch, 3, hidden)])
         grads = backward_loop(
